@@ -1,0 +1,83 @@
+"""`exprdet` command line: one place that turns library errors into messages and exit codes.
+
+Each sub-command lives in ``detector/commands/<name>.py`` and exposes ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
+command runs, so ``exprdet --help`` does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from detector.errors import DetectorError
+
+# name -> (module, one-line help). Help is duplicated here so --help needs no imports.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "frames": ("detector.commands.frames", "extract JPEG frames from videos"),
+    "import-roboflow": ("detector.commands.import_roboflow", "import a Roboflow YOLO export"),
+    "autolabel": ("detector.commands.autolabel", "box faces in photos/frames of known expression"),
+    "build": ("detector.commands.build", "build a leakage-free YOLO dataset"),
+    "train": ("detector.commands.train", "train a YOLO detector (no downloads)"),
+    "eval": ("detector.commands.eval", "evaluate weights on a dataset split"),
+    "detect": ("detector.commands.detect", "detect expressions on webcam, video, images"),
+    "demo": ("detector.commands.demo", "run the shipped model on a built-in default"),
+    "bench": ("detector.commands.bench", "end-to-end speed benchmark"),
+    "ablate": ("detector.commands.ablate", "dataset-size ablation"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exprdet", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``exprdet``; returns the process exit code.
+
+    Example:
+        >>> main(["--help"])  # doctest: +SKIP
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv or ["--help"])
+        return 2
+    name, rest = argv[0], argv[1:]
+    module_name, help_text = COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            print(f"exprdet {name}: not available in this version", file=sys.stderr)
+            return 2
+        raise
+    parser = argparse.ArgumentParser(prog=f"exprdet {name}", description=module.HELP)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except DetectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def tool_main(command: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point for ``tools/*.py`` wrappers: ``exprdet <command> argv``.
+
+    Example:
+        >>> # tools/video_to_frames.py: sys.exit(tool_main("frames"))
+    """
+    return main([command, *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of `exprdet`; see detector/cli.py."""

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from detector.core import Detections
 from detector.paths import shared_dir
 
 
@@ -42,3 +43,69 @@ def make_video(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return _make
+
+
+
+@pytest.fixture
+def make_yolo_dataset(tmp_path: Path) -> Callable[..., Path]:
+    """Write a tiny 2-class YOLO dataset under tmp_path and return its data.yaml.
+
+    See ``detector.train.write_synthetic_dataset``: bright squares (``neutral``) and dark discs
+    (``smile``) on grey, ``<root>/{train,val,test}/{images,labels}``.
+    """
+    from detector.train import write_synthetic_dataset
+
+    def _make(root: str = "ds", counts: tuple[int, int, int] = (24, 8, 8), size: int = 64,
+              seed: int = 0) -> Path:
+        return write_synthetic_dataset(tmp_path / root, counts, size, seed)
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def untrained_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained 2-class (neutral, smile) yolo11n saved as a ``.pt``: pipeline tests only."""
+    from detector.inference import build_untrained_weights
+
+    return build_untrained_weights(tmp_path_factory.mktemp("weights") / "untrained-yolo11n.pt")
+
+
+class FakeDetector:
+    """A model stand-in: ``fn(frame_index, frame) -> Detections`` per frame, ids 1..n when tracking.
+
+    The default face sits still and alternates neutral/smile every frame (maximal flicker).
+    ``raise_at=k`` raises ``exc`` on frame k (0-based), after k frames were detected.
+    """
+
+    names = {0: "neutral", 1: "smile"}
+
+    def __init__(self, fn: Callable[[int, np.ndarray], Detections] | None = None,
+                 raise_at: int | None = None, exc: type[BaseException] = KeyboardInterrupt) -> None:
+        self.fn = fn or self.flickering_face
+        self.raise_at = raise_at
+        self.exc = exc
+        self.calls = 0
+
+    def flickering_face(self, i: int, frame: np.ndarray) -> Detections:
+        return Detections(np.array([[10, 10, 40, 40]]), np.array([i % 2]), np.array([0.9]),
+                          None, self.names)
+
+    def predict(self, frame: np.ndarray) -> Detections:
+        i = self.calls
+        if self.raise_at is not None and i >= self.raise_at:
+            raise self.exc
+        self.calls += 1
+        return self.fn(i, frame)
+
+    def track(self, frame: np.ndarray) -> Detections:
+        d = self.predict(frame)
+        return Detections(d.xyxy, d.class_id, d.confidence, np.arange(1, len(d) + 1), d.names)
+
+    def reset_tracker(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_detector() -> Callable[..., FakeDetector]:
+    """Factory of :class:`FakeDetector`: ``fake_detector(fn=None, raise_at=None, exc=...)``."""
+    return FakeDetector

@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("detector.commands.demo", "run the shipped model on a built-in default"),
     "bench": ("detector.commands.bench", "end-to-end speed benchmark"),
     "ablate": ("detector.commands.ablate", "dataset-size ablation"),
+    "ship": ("detector.commands.ship", "rebuild the shipped smile/neutral detector end to end"),
+    "twostage": ("detector.commands.fer", "two-stage baseline CNN: train / eval (FER2013, neutral/smile)"),
 }
 
 

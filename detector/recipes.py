@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import collections
 import csv
-import json
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,11 +28,14 @@ import yaml
 from PIL import Image
 from tqdm import tqdm
 
+from detector.dedupe import dhash64, dhash256, near_duplicate_pairs
 from detector.errors import DatasetError
 from detector.faces import YuNetFaceFinder
 from detector.fileio import atomic_dir, atomic_write_json, list_images
 from detector.labels import format_yolo_line, read_label_file, xywhn_to_xyxy, xyxy_to_xywhn
+from detector.roboflow import roboflow_group
 from detector.scenes import FaceSample, compose_scene
+from detector.split import SplitItem, split_groups
 
 NAMES = ["neutral", "smile"]
 SPLITS = ("train", "val", "test")
@@ -47,42 +48,54 @@ class RecipeConfig:
     seed: int = 0
     ratios: tuple[float, float, float] = (0.6, 0.2, 0.2)
     scene_variants: dict[str, int] = field(default_factory=lambda: {"train": 3, "val": 1, "test": 2})
-    crops_per_split: dict[str, int | None] = field(default_factory=lambda: {"train": None, "val": 300})
+    crops_per_split: dict[str, int | None] = field(default_factory=lambda: {"train": 2000, "val": 300})
     roboflow_map: dict[str, str] = field(default_factory=lambda: {"happy": "smile", "neutral": "neutral"})
     max_side: int = 640
 
 
-def person_split(rows: list[dict[str, str]], ratios: tuple[float, float, float], seed: int,
-                 group_key: str = "person", class_key: str = "expression") -> dict[str, str]:
-    """Assign every group to one split, balancing each class towards ``ratios``.
+def smile_neutral_split(root: Path, ratios: tuple[float, float, float], seed: int) -> tuple[dict[str, str], list]:
+    """Split every photo of ``labels.csv`` by person: ``image -> split``, plus merged duplicates.
 
-    Groups are visited largest first (ties in seeded random order) and each goes to the
-    split whose class counts lag their targets most. Returns ``group -> split``.
+    The split depends only on labels.csv, the pixels and the seed (not on which faces a detector
+    finds), so the classifier backbone and the detector always agree on who is a test person.
+    Persons who share a near-identical picture (the same photo filed under two names) are
+    merged into one group first, so the copies cannot straddle splits.
 
     Example:
-        >>> rows = [{"person": f"p{i}", "expression": "smile" if i % 2 else "neutral"} for i in range(10)]
-        >>> sorted(collections.Counter(person_split(rows, (0.6, 0.2, 0.2), 0).values()).items())
-        [('test', 2), ('train', 6), ('val', 2)]
+        >>> # split, merged = smile_neutral_split(Path("../shared/data/smile-neutral-faces"), (0.6, 0.2, 0.2), 0)
     """
-    by_group: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for r in rows:
-        by_group[r[group_key]][r[class_key]] += 1
-    groups = sorted(by_group)
-    random.Random(seed).shuffle(groups)
-    groups.sort(key=lambda g: -sum(by_group[g].values()))
-    total: collections.Counter = collections.Counter()
-    for c in by_group.values():
-        total.update(c)
-    target = dict(zip(SPLITS, ratios, strict=True))
-    current = {s: collections.Counter() for s in SPLITS}
-    assign = {}
-    for g in groups:
-        counts = by_group[g]
-        split = max(SPLITS, key=lambda s: sum(n * (target[s] * total[k] - current[s][k])
-                                              for k, n in counts.items()))
-        assign[g] = split
-        current[split].update(counts)
-    return assign
+    csv_path = root / "labels.csv"
+    if not csv_path.is_file():
+        raise DatasetError(csv_path, "labels.csv not found")
+    with csv_path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    missing_cols = {"image", "expression", "person"} - set(rows[0] if rows else {})
+    if missing_cols:
+        raise DatasetError(csv_path, f"missing columns {sorted(missing_cols)}")
+    h64, h256 = [], []
+    for r in tqdm(rows, desc="hashing photos", unit="img"):
+        img = cv2.imread(str(root / "images" / r["image"]), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise DatasetError(root / "images" / r["image"], "unreadable image")
+        h64.append(dhash64(img))
+        h256.append(dhash256(img))
+    persons = [r["person"] for r in rows]
+    parent = {p: p for p in persons}
+
+    def find(p: str) -> str:
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    merged = []
+    for pair in near_duplicate_pairs(h64, persons, fine=h256):
+        a, b = find(persons[pair.i]), find(persons[pair.j])
+        merged.append((rows[pair.i]["image"], rows[pair.j]["image"], pair.bits64, pair.bits256))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    items = [SplitItem(r["image"], find(r["person"]), (r["expression"],)) for r in rows]
+    return split_groups(items, ratios, seed), merged
 
 
 def load_smile_neutral(root: Path, finder: YuNetFaceFinder) -> tuple[list[dict[str, str]], list[str]]:
@@ -112,16 +125,19 @@ def load_smile_neutral(root: Path, finder: YuNetFaceFinder) -> tuple[list[dict[s
     return out, missed
 
 
-def roboflow_singles(root: Path, mapping: dict[str, str]) -> dict[str, list[FaceSample]]:
-    """Single-face pictures of the mapped classes from a Roboflow export, per split.
+def roboflow_singles(root: Path, mapping: dict[str, str]) -> list[FaceSample]:
+    """Single-face pictures of the mapped classes from every split of a Roboflow export.
+
+    They all go to training: the export's own splits share source pictures (58 of them) and
+    people, so none of it can serve as a person-disjoint test.
 
     Example:
         >>> # roboflow_singles(Path("../shared/data/roboflow-facial-emotion-7"), {"happy": "smile"})
     """
     data = yaml.safe_load((root / "data.yaml").read_text())
     names = data["names"] if isinstance(data["names"], list) else [data["names"][k] for k in sorted(data["names"])]
-    out: dict[str, list[FaceSample]] = {s: [] for s in SPLITS}
-    for split, folder in (("train", "train"), ("val", "valid"), ("test", "test")):
+    out: list[FaceSample] = []
+    for folder in ("train", "valid", "test"):
         img_dir = root / folder / "images"
         if not img_dir.is_dir():
             continue
@@ -130,9 +146,10 @@ def roboflow_singles(root: Path, mapping: dict[str, str]) -> dict[str, list[Face
             if len(rows) != 1 or names[rows[0].class_id] not in mapping:
                 continue
             w, h = _image_wh(img)
-            xyxy = xywhn_to_xyxy(np.array([rows[0].xywhn]), (w, h))[0]
-            group = re.sub(r"\.rf\.[0-9a-f]+$", "", img.stem)
-            out[split].append(FaceSample(img, tuple(xyxy), NAMES.index(mapping[names[rows[0].class_id]]), group))
+            # Rounding in the export's six-decimal rows can put an edge a hair outside the image.
+            xyxy = xywhn_to_xyxy(np.array([rows[0].xywhn]), (w, h))[0].clip(0, [w, h, w, h])
+            cls = NAMES.index(mapping[names[rows[0].class_id]])
+            out.append(FaceSample(img, tuple(xyxy), cls, roboflow_group(img.name)))
     return out
 
 
@@ -146,16 +163,18 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
     cfg = config or RecipeConfig()
     data = shared / "data"
     finder = YuNetFaceFinder(face_model or shared / "models" / "face_detection_yunet.onnx")
+    split_of, merged = smile_neutral_split(data / "smile-neutral-faces", cfg.ratios, cfg.seed)
     rows, missed = load_smile_neutral(data / "smile-neutral-faces", finder)
-    assign = person_split(rows, cfg.ratios, cfg.seed)
     photos: dict[str, list[FaceSample]] = {s: [] for s in SPLITS}
     for r in rows:
-        photos[assign[r["person"]]].append(FaceSample(
+        photos[split_of[r["image"]]].append(FaceSample(
             data / "smile-neutral-faces" / "images" / r["image"], tuple(r["box"]),
             NAMES.index(r["expression"]), r["person"]))
-    rf = roboflow_singles(data / "roboflow-facial-emotion-7", cfg.roboflow_map)
+    # The classifier backbone learns from the person-split photos only.
+    person_photos = {split: list(faces) for split, faces in photos.items()}
+    photos["train"] += roboflow_singles(data / "roboflow-facial-emotion-7", cfg.roboflow_map)
     rng = np.random.default_rng(cfg.seed)
-    report: dict = {"seed": cfg.seed, "unboxed_photos": missed, "splits": {}}
+    report: dict = {"seed": cfg.seed, "unboxed_photos": missed, "merged_near_duplicates": merged, "splits": {}}
     cache: dict[Path, np.ndarray] = {}
 
     def load(path: Path) -> np.ndarray:
@@ -168,7 +187,7 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
 
     with atomic_dir(out) as tmp:
         for split in SPLITS:
-            faces = photos[split] + rf[split]
+            faces = photos[split]
             scene_dir = data / "faces-in-scenes" / {"train": "train", "val": "valid", "test": "test"}[split]
             scenes = list_images(scene_dir / "images")
             writer = _SplitWriter(tmp / split)
@@ -199,12 +218,36 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
             report["splits"][split] = writer.summary()
             if split == "test":
                 report["splits"]["test_crops"] = target.summary()
+        for split in SPLITS:
+            write_classifier_crops(person_photos[split], tmp / "classify" / split)
         yaml_text = yaml.safe_dump({"path": str(out.resolve()), "train": "train/images", "val": "val/images",
                                     "test": "test/images", "names": dict(enumerate(NAMES))}, sort_keys=False)
         (tmp / "data.yaml").write_text(yaml_text)
         (tmp / "data_crops.yaml").write_text(yaml_text.replace("test: test/images", "test: test_crops/images"))
         atomic_write_json(tmp / "recipe_report.json", report)
     return report
+
+
+def write_classifier_crops(faces: list[FaceSample], out: Path, size: int = 112, grow: float = 1.05) -> int:
+    """Write square face crops into ``out/<class>/`` (an ImageFolder split for a ``-cls`` model).
+
+    Example:
+        >>> # write_classifier_crops(train_faces, Path("classify/train"))
+    """
+    for name in NAMES:
+        (out / name).mkdir(parents=True, exist_ok=True)
+    for f in faces:
+        img = cv2.imread(str(f.image_path))
+        if img is None:
+            raise DatasetError(f.image_path, "unreadable image")
+        h, w = img.shape[:2]
+        x1, y1, x2, y2 = f.box_xyxy
+        cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * grow
+        a, b = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        crop = img[b:max(int(min(h, cy + side / 2)), b + 1), a:max(int(min(w, cx + side / 2)), a + 1)]
+        cv2.imwrite(str(out / NAMES[f.class_id] / f"{f.image_path.stem}.jpg"),
+                    cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+    return len(faces)
 
 
 class _SplitWriter:
@@ -237,11 +280,6 @@ def _image_wh(path: Path) -> tuple[int, int]:
         raise DatasetError(path, f"unreadable image ({exc})") from None
 
 
-def save_report(report: dict, path: Path) -> None:
-    """Write the recipe report as JSON."""
-    path.write_text(json.dumps(report, indent=2))
-
-
 def classify_face_crops(model: object, image: np.ndarray, xyxy: np.ndarray, grow: float = 1.05,
                         gray: bool = True) -> np.ndarray:
     """Smile/neutral probabilities ``(n, 2)`` for face boxes, from an Ultralytics ``-cls`` model.
@@ -270,61 +308,172 @@ def classify_face_crops(model: object, image: np.ndarray, xyxy: np.ndarray, grow
     return np.stack([r.probs.data.cpu().numpy()[order] for r in results]).astype(np.float32)
 
 
-def label_scenes(scene_dir: Path, cls_weights: Path, out: Path, min_conf: float = 0.8,
-                 min_face_px: int = 24) -> dict:
-    """Give each boxed face of a one-class ``face`` split a smile/neutral label by a crop classifier.
+def write_review_sheets(scene_dir: Path, cls_weights: Path, out: Path, per_sheet: int = 40) -> Path:
+    """Numbered contact sheets of every boxed face with the classifier's smile probability.
 
-    Only images whose every face is labelled confidently (``>= min_conf``) and is at least
-    ``min_face_px`` wide are kept, so no unlabelled face remains to count as a false
-    positive; the rest are listed in the report. Writes ``out/{images,labels}``, a
-    ``contact_<class>.png`` sheet per class for review by eye and ``label_report.json``.
+    A reviewer reads them and writes the review CSV (``image,face,label``) that
+    :func:`build_scene_test` applies; ``review_faces.csv`` lists the numbering.
 
     Example:
-        >>> # label_scenes(Path("../shared/data/faces-in-scenes/test"), Path("cls.pt"), Path("scene_test"))
+        >>> # write_review_sheets(Path("../shared/data/faces-in-scenes/test"), Path("cls.pt"), Path("review"))
     """
     from ultralytics import YOLO
 
     model = YOLO(str(cls_weights))
-    kept, dropped = [], []
-    thumbs: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    tiles, rows_out = [], ["n,image,face,width_px,p_smile"]
+    for img_path in tqdm(list_images(scene_dir / "images"), desc="review sheets", unit="img"):
+        img = cv2.imread(str(img_path))
+        if img is None:
+            raise DatasetError(img_path, "unreadable image")
+        h, w = img.shape[:2]
+        rows = read_label_file(scene_dir / "labels" / f"{img_path.stem}.txt")
+        xyxy = xywhn_to_xyxy(np.array([r.xywhn for r in rows]).reshape(-1, 4), (w, h))
+        probs = classify_face_crops(model, img, xyxy)
+        for i, (box, p) in enumerate(zip(xyxy, probs, strict=True)):
+            # Some context around the box helps to judge masks, hands and blur.
+            cx, cy, side = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(box[2] - box[0], box[3] - box[1]) * 1.4
+            crop = img[int(max(0, cy - side / 2)):int(min(h, cy + side / 2)),
+                       int(max(0, cx - side / 2)):int(min(w, cx + side / 2))]
+            n = len(tiles)
+            tile = cv2.copyMakeBorder(cv2.resize(crop, (128, 128)), 18, 0, 0, 0, cv2.BORDER_CONSTANT, value=0)
+            cv2.putText(tile, f"{n} {int(box[2] - box[0])}px s{p[1]:.2f}", (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                        (255, 255, 255), 1)
+            tiles.append(tile)
+            rows_out.append(f"{n},{img_path.name},{i},{int(box[2] - box[0])},{p[1]:.2f}")
     with atomic_dir(out) as tmp:
-        writer = _SplitWriter(tmp)
-        for img_path in tqdm(list_images(scene_dir / "images"), desc="labelling scenes", unit="img"):
+        for k in range(0, len(tiles), per_sheet):
+            chunk = tiles[k:k + per_sheet]
+            chunk += [np.zeros_like(tiles[0])] * (per_sheet - len(chunk))
+            grid = np.vstack([np.hstack(chunk[r:r + 10]) for r in range(0, per_sheet, 10)])
+            cv2.imwrite(str(tmp / f"review_{k // per_sheet:02d}.png"), grid)
+        (tmp / "review_faces.csv").write_text("\n".join(rows_out) + "\n")
+    return out
+
+
+REVIEW_CSV = Path(__file__).resolve().parent / "assets" / "scene_test_review.csv"
+
+
+def read_review(path: Path) -> dict[tuple[str, int], str]:
+    """Read a by-eye review: ``(image, face row) -> smile | neutral | unusable``.
+
+    Example:
+        >>> review = read_review(REVIEW_CSV)
+        >>> sorted(set(review.values()))
+        ['neutral', 'smile', 'unusable']
+    """
+    if not path.is_file():
+        raise DatasetError(path, "review file not found")
+    lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+    out = {}
+    for lineno, row in enumerate(csv.DictReader(lines), start=2):
+        if row.get("label") not in (*NAMES, "unusable"):
+            raise DatasetError(path, f"row {lineno}: label must be smile, neutral or unusable, "
+                                     f"got {row.get('label')!r}")
+        out[(row["image"], int(row["face"]))] = row["label"]
+    return out
+
+
+def build_scene_test(scene_dir: Path, out: Path, review_csv: Path = REVIEW_CSV) -> dict:
+    """A scene test set from a one-class ``face`` split and a by-eye review of its faces.
+
+    Faces reviewed as smile/neutral keep their box with that class. Faces marked unusable
+    (masks, blur, profiles) cannot be scored, so they are painted over with their median
+    colour: left in, any detection of them would count as a false positive. Every face of
+    the split must be in the review; a missing one is an error.
+
+    Example:
+        >>> # build_scene_test(Path("../shared/data/faces-in-scenes/test"), Path("datasets/scene-test"))
+    """
+    review = read_review(review_csv)
+    painted = 0
+    with atomic_dir(out) as tmp:
+        writer = _SplitWriter(tmp / "test")
+        for img_path in tqdm(list_images(scene_dir / "images"), desc="scene test", unit="img"):
             img = cv2.imread(str(img_path))
             if img is None:
                 raise DatasetError(img_path, "unreadable image")
             h, w = img.shape[:2]
             rows = read_label_file(scene_dir / "labels" / f"{img_path.stem}.txt")
             xyxy = xywhn_to_xyxy(np.array([r.xywhn for r in rows]).reshape(-1, 4), (w, h))
-            probs = classify_face_crops(model, img, xyxy)
-            conf, cls = probs.max(axis=1) if len(probs) else np.zeros(0), probs.argmax(axis=1)
-            small = (xyxy[:, 2] - xyxy[:, 0]) < min_face_px
-            if np.any(conf < min_conf) or np.any(small):
-                dropped.append({"image": img_path.name, "faces": len(xyxy),
-                                "unsure": int(np.sum(conf < min_conf)), "small": int(np.sum(small))})
-                continue
-            writer.write(img_path.stem, img, xyxy, cls, group=img_path.stem)
-            kept.append(img_path.name)
-            for b, c in zip(xyxy.astype(int), cls, strict=True):
-                crop = img[max(0, b[1]):b[3], max(0, b[0]):b[2]]
-                if crop.size:
-                    thumbs[int(c)].append(cv2.resize(crop, (96, 96)))
-        for c, ims in thumbs.items():
-            if ims:
-                cv2.imwrite(str(tmp / f"contact_{NAMES[c]}.png"), _grid(ims))
-        report = {"kept": len(kept), "dropped": dropped, "min_conf": min_conf,
-                  "boxes": writer.summary()["boxes"], "classifier": str(cls_weights)}
-        atomic_write_json(tmp / "label_report.json", report)
+            keep_boxes, keep_cls = [], []
+            for i, box in enumerate(xyxy):
+                label = review.get((img_path.name, i))
+                if label is None:
+                    raise DatasetError(review_csv, f"no review for face {i} of {img_path.name}")
+                if label == "unusable":
+                    x1, y1, x2, y2 = (int(round(v)) for v in box)
+                    patch = img[max(0, y1):y2, max(0, x1):x2]
+                    if patch.size:
+                        patch[:] = np.median(patch.reshape(-1, 3), axis=0).astype(np.uint8)
+                    painted += 1
+                else:
+                    keep_boxes.append(box)
+                    keep_cls.append(NAMES.index(label))
+            writer.write(img_path.stem, img, np.asarray(keep_boxes).reshape(-1, 4), np.asarray(keep_cls),
+                         group=img_path.stem)
+        report = {"source": str(scene_dir), "review": str(review_csv), "painted_unusable_faces": painted,
+                  **writer.summary()}
+        atomic_write_json(tmp / "scene_test_report.json", report)
         (tmp / "data.yaml").write_text(yaml.safe_dump(
-            {"path": str(out.resolve()), "train": "images", "val": "images", "test": "images",
+            {"path": str(out.resolve()), "train": "test/images", "val": "test/images", "test": "test/images",
              "names": dict(enumerate(NAMES))}, sort_keys=False))
     return report
 
 
-def _grid(images: list[np.ndarray], cols: int = 10) -> np.ndarray:
-    rows = []
-    for i in range(0, len(images), cols):
-        row = images[i:i + cols]
-        row += [np.zeros_like(images[0])] * (cols - len(row))
-        rows.append(np.hstack(row))
-    return np.vstack(rows)
+# The shipped model's training arguments, in one place: `exprdet ship` uses them and the
+# model card quotes them.
+CLASSIFIER_ARGS: dict = {
+    "model": "yolo11n-cls.yaml", "imgsz": 96, "epochs": 8, "batch": 64, "seed": 0, "threads": 1,
+    "overrides": {"workers": 2, "auto_augment": None, "erasing": 0.0, "scale": 0.1, "fliplr": 0.5,
+                  "hsv_h": 0.0, "hsv_s": 0.3, "hsv_v": 0.3, "cos_lr": True, "warmup_epochs": 1,
+                  "deterministic": False},
+}
+DETECTOR_ARGS: dict = {
+    "model": "yolo11n.yaml", "imgsz": 320, "epochs": 8, "batch": 16, "seed": 0, "threads": 1,
+    "overrides": {"workers": 2, "close_mosaic": 2, "warmup_epochs": 1, "cls": 1.0},
+}
+
+
+def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs: Path,
+                        epochs: int | None = None) -> dict:
+    """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
+
+    1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
+    2. a ``yolo11n-cls`` smile/neutral classifier on ``dataset/classify`` (train people only);
+    3. ``yolo11n`` from its yaml with the classifier's backbone loaded, on the composites;
+    4. evaluation on three test sets: composites of test people in unseen scenes, the test
+       people's photos as they are, and the real scenes of ``faces-in-scenes/test`` reviewed by eye;
+    5. ``best.pt`` copied to ``out_weights``.
+
+    Example:
+        >>> # train_shipped_model(Path("../shared"), Path("weights/smile-neutral-yolo11n.pt"),
+        >>> #                     dataset=Path("datasets/smile-neutral-scenes"), runs=Path("runs/ship"))
+    """
+    import shutil
+
+    from detector.evaluate import evaluate_weights
+    from detector.train import train, train_classifier
+
+    if not (dataset / "data.yaml").is_file():
+        build_smile_neutral_dataset(shared, dataset)
+    cls_args = dict(CLASSIFIER_ARGS)
+    cls_best = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
+                                **cls_args)
+    det_args = dict(DETECTOR_ARGS)
+    if epochs is not None:
+        det_args["epochs"] = epochs
+    result = train(dataset / "data.yaml", det_args.pop("model"), project=runs, name="detector",
+                   backbone=cls_best, **det_args)
+    scene_test = dataset.parent / "scene-test"
+    build_scene_test(shared / "data" / "faces-in-scenes" / "test", scene_test)
+    reports = {}
+    for label, data in (("test_composites", dataset / "data.yaml"), ("test_photos", dataset / "data_crops.yaml"),
+                        ("test_real_scenes", scene_test / "data.yaml")):
+        rep = evaluate_weights(result.best, data, "test", imgsz=det_args["imgsz"], out=runs / f"eval_{label}")
+        reports[label] = rep.to_dict()
+    out_weights.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_weights.with_suffix(".pt.tmp")
+    shutil.copyfile(result.best, tmp)
+    tmp.replace(out_weights)
+    return {"classifier": str(cls_best), "detector": str(result.best), "seconds": result.seconds,
+            "weights": str(out_weights), "reports": reports}

@@ -1,0 +1,35 @@
+"""`exprdet ship`: rebuild the shipped smile/neutral detector from the shared data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from detector.paths import DATASETS_DIR, DEFAULT_WEIGHTS, RUNS_DIR, shared_dir
+
+HELP = "rebuild the shipped smile/neutral detector end to end (data recipe, classifier, detector, eval)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shared", type=Path, default=None, help="shared data folder (default ../shared)")
+    parser.add_argument("--dataset", type=Path, default=DATASETS_DIR / "smile-neutral-scenes")
+    parser.add_argument("--runs", type=Path, default=RUNS_DIR / "ship")
+    parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="where to copy best.pt")
+    parser.add_argument("--epochs", type=int, default=None, help="detector epochs (default: the shipped 8)")
+    parser.add_argument("--data-only", action="store_true", help="only build the dataset")
+
+
+def run(args: argparse.Namespace) -> int:
+    from detector.recipes import build_smile_neutral_dataset, train_shipped_model
+
+    shared = args.shared or shared_dir()
+    if args.data_only:
+        report = build_smile_neutral_dataset(shared, args.dataset)
+        print(json.dumps(report["splits"], indent=2))
+        print(f"dataset written to {args.dataset}")
+        return 0
+    summary = train_shipped_model(shared, args.out, dataset=args.dataset, runs=args.runs, epochs=args.epochs)
+    print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))
+    print(f"shipped weights: {summary['weights']}")
+    return 0

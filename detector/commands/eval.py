@@ -1,0 +1,56 @@
+"""`exprdet eval`: score weights on a data.yaml split and write a report folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = ("evaluate weights on a data.yaml split: mAP50, mAP50-95, precision/recall/F1, face "
+        "accuracy, calibration (ECE), confusion matrix and curves -> report.json/report.md")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``exprdet eval``."""
+    parser.add_argument("--weights", type=Path, required=True, help="local detector .pt")
+    parser.add_argument("--data", type=Path, required=True, help="YOLO data.yaml")
+    parser.add_argument("--split", default="test", help="split to score (default: test)")
+    parser.add_argument("--conf", type=float, default=0.001,
+                        help="lowest confidence kept for AP (default: 0.001)")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU (default: 0.7)")
+    parser.add_argument("--imgsz", type=int, default=None,
+                        help="inference size (default: the size the weights were trained at)")
+    parser.add_argument("--batch", type=int, default=16, help="images per predict call")
+    parser.add_argument("--face-conf", type=float, default=0.25,
+                        help="confidence shown to users, for face accuracy, confusion matrix and "
+                             "ECE (default: 0.25)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", type=Path,
+                        help="report folder (default: runs/eval/<run>-<split>)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--compare-ultralytics", action="store_true",
+                        help="also run Ultralytics' own model.val() and record its mAP")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print the headline numbers and where the report is."""
+    from detector.evaluate import evaluate_weights
+
+    r = evaluate_weights(args.weights, args.data, args.split, conf=args.conf, iou=args.iou,
+                         imgsz=args.imgsz, batch=args.batch, face_conf=args.face_conf,
+                         threads=args.threads, out=args.out, plots=not args.no_plots,
+                         compare_ultralytics=args.compare_ultralytics)
+    s = r.face.shares()
+    pct = {k: "-" if v is None else f"{100 * v:.1f}%" for k, v in s.items()}
+    print(f"{r.images} images, {r.instances} labelled faces ({r.meta['seconds']:.1f} s)")
+    print(f"mAP50 {r.map50:.3f}  mAP50-95 {r.map50_95:.3f}  P {r.precision:.3f}  "
+          f"R {r.recall:.3f}  F1 {r.f1:.3f}")
+    print(f"faces: right {pct['right']}, wrong class {pct['wrong']}, missed {pct['missed']}, "
+          f"{r.face.false_boxes} false boxes (conf >= {r.face.conf})")
+    print(f"ECE {'-' if r.ece is None else f'{r.ece:.3f}'}")
+    if "ultralytics_val" in r.meta:
+        u = r.meta["ultralytics_val"]
+        print(f"Ultralytics model.val(): mAP50 {u['map50']:.3f}  mAP50-95 {u['map50_95']:.3f}")
+    for note in r.meta.get("notes", []):
+        print(f"note: {note}")
+    print(f"report: {Path(r.meta['out']) / 'report.md'}")
+    return 0

@@ -1,0 +1,74 @@
+"""`exprdet train`: train a YOLO detector (or a crop classifier) offline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = ("train a YOLO detector from a .yaml config or a local .pt, on a YOLO data.yaml, without "
+        "downloading anything; extra Ultralytics options as key=value (e.g. mosaic=0.5)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``exprdet train``."""
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="other Ultralytics training options, e.g. mosaic=0.5 fliplr=0.5 "
+                             "hsv_h=0.0 erasing=0 patience=20 plots=false")
+    parser.add_argument("--data", type=Path,
+                        help="YOLO data.yaml (with --classify: an ImageFolder with train/ and "
+                             "val/ or test/); optional with --resume")
+    parser.add_argument("--model", default=None,
+                        help="yolo11n.yaml (default), yolov8n.yaml, yolov5n.yaml (random init) "
+                             "or a local .pt to fine-tune; bare weight names are refused")
+    parser.add_argument("--backbone", type=Path, metavar="CLS_PT",
+                        help="classification checkpoint whose matching layers start the detector")
+    parser.add_argument("--epochs", type=int, default=50, help="epochs (default: 50)")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (default: 16)")
+    parser.add_argument("--imgsz", type=int, default=640, help="image size (default: 640)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads, kept for the whole run (default: unchanged)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--name", help="run name (default: the model's stem, e.g. yolo11n)")
+    parser.add_argument("--project", type=Path,
+                        help="folder of runs (default: the repository's runs/)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue <project>/<name>/weights/last.pt after an interruption")
+    parser.add_argument("--classify", action="store_true",
+                        help="train a crop classifier (default model yolo11n-cls.yaml, gentle "
+                             "augmentation) instead of a detector")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Parse overrides, train, print where the weights are."""
+    from detector.train import (
+        DEFAULT_CLASSIFIER,
+        DEFAULT_MODEL,
+        parse_overrides,
+        train,
+        train_classifier,
+    )
+
+    overrides = parse_overrides(args.overrides)
+    if args.classify:
+        if args.data is None:
+            print("error: --classify needs --data FOLDER", file=sys.stderr)
+            return 2
+        best = train_classifier(args.data, args.model or DEFAULT_CLASSIFIER, epochs=args.epochs,
+                                batch=args.batch, imgsz=args.imgsz, threads=args.threads,
+                                seed=args.seed, name=args.name, project=args.project,
+                                overrides=overrides)
+        print(f"best: {best}")
+        return 0
+    result = train(args.data, args.model or DEFAULT_MODEL, epochs=args.epochs, batch=args.batch,
+                   imgsz=args.imgsz, threads=args.threads, seed=args.seed, name=args.name,
+                   project=args.project, resume=args.resume, backbone=args.backbone,
+                   overrides=overrides)
+    if args.resume and result.seconds == 0.0:
+        print(f"{result.run_dir}: training already finished; nothing to resume")
+    else:
+        print(f"trained in {result.seconds:.0f} s with {result.threads} torch thread(s)")
+    print(f"run:  {result.run_dir}")
+    print(f"last: {result.last}")
+    print(f"best: {result.best}")
+    return 0

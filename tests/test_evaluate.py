@@ -1,0 +1,223 @@
+"""Evaluation metrics against hand-computed golden values, report files, and error paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from detector.core import Detections
+from detector.errors import DatasetError, ModelError
+from detector.evaluate import (
+    EvalReport,
+    coco_ap,
+    default_eval_name,
+    evaluate_detections,
+    evaluate_weights,
+    expected_calibration_error,
+    load_truth,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+CASES = json.loads((GOLDEN / "cases.json").read_text())
+EXPECTED = json.loads((GOLDEN / "metrics.json").read_text())
+TOL = EXPECTED["tolerance"]
+NAMES = {int(k): v for k, v in CASES["names"].items()}
+
+
+def _images(case: list[dict[str, Any]]) -> tuple[list[Detections], list[Detections]]:
+    preds, truths = [], []
+    for image in case:
+        t = np.array(image["truths"], dtype=np.float64).reshape(-1, 5)
+        p = np.array(image["preds"], dtype=np.float64).reshape(-1, 6)
+        truths.append(Detections(t[:, :4], t[:, 4], np.ones(len(t)), names=NAMES))
+        preds.append(Detections(p[:, :4], p[:, 4], p[:, 5], names=NAMES))
+    return preds, truths
+
+
+def _close(actual: float | None, expected: float | None) -> bool:
+    if expected is None or actual is None:
+        return actual is expected
+    return abs(actual - expected) <= TOL
+
+
+@pytest.mark.parametrize("case", sorted(CASES["cases"]))
+def test_golden_metrics(case: str) -> None:
+    preds, truths = _images(CASES["cases"][case])
+    report = evaluate_detections(preds, truths, NAMES)
+    want = EXPECTED["cases"][case]
+    for key in ("map50", "map50_95", "precision", "recall", "f1", "f1_confidence", "ece"):
+        assert _close(getattr(report, key), want[key]), (key, getattr(report, key), want[key])
+    for key in ("ap50", "ap50_95"):
+        got = [getattr(c, key) for c in report.per_class]
+        assert all(_close(g, w) for g, w in zip(got, want[key], strict=True)), (key, got)
+    for key, attr in (("class_precision", "precision"), ("class_recall", "recall"),
+                      ("class_f1", "f1")):
+        if key in want:
+            got = [getattr(c, attr) for c in report.per_class]
+            assert all(_close(g, w) for g, w in zip(got, want[key], strict=True)), (key, got)
+    assert {k: getattr(report.face, k) for k in want["face"]} == want["face"]
+    shares = report.face.shares()
+    assert all(_close(shares[k], v) for k, v in want["shares"].items()), shares
+    assert report.confusion.tolist() == want["confusion"]
+    if "confusion_normalized" in want:
+        np.testing.assert_allclose(report.confusion_normalized, want["confusion_normalized"],
+                                   atol=TOL)
+
+
+def test_face_shares_sum_to_one_and_match_confusion_rows() -> None:
+    preds, truths = _images(CASES["cases"]["calibration"])
+    report = evaluate_detections(preds, truths, NAMES)
+    assert sum(report.face.shares().values()) == pytest.approx(1.0)
+    nc = len(NAMES)
+    # The confusion matrix is built from the same face matching: its class rows are the faces.
+    assert report.confusion[:nc].sum() == report.face.faces
+    assert np.trace(report.confusion[:nc, :nc]) == report.face.right
+
+
+def test_coco_ap_hand_example() -> None:
+    # TP, FP, TP of 2 truths: envelope 1 to recall 0.5 (51 points), 2/3 after (50 points).
+    assert coco_ap(np.array([True, False, True]), 2) == pytest.approx((51 + 50 * 2 / 3) / 101)
+    assert coco_ap(np.array([], dtype=bool), 3) == 0.0
+    with pytest.raises(ValueError):
+        coco_ap(np.array([True]), 0)
+
+
+def test_ap_agrees_with_ultralytics_ap_per_class() -> None:
+    """Same matches fed to Ultralytics' AP: only the interpolation differs (trapezoid vs sum)."""
+    from ultralytics.utils.metrics import ap_per_class
+
+    rng = np.random.default_rng(3)
+    preds, truths = [], []
+    for _ in range(40):
+        n = int(rng.integers(1, 4))
+        xy = np.arange(n)[:, None] * 40.0 + np.array([0, 0])
+        t = np.hstack([xy, xy + 20])
+        t_cls = rng.integers(0, 2, n)
+        jitter = rng.normal(0, 3, (n, 4))
+        p = np.hstack([t[:, :2] + jitter[:, :2], t[:, 2:] + jitter[:, 2:]])
+        p[:, 2:] = np.maximum(p[:, 2:], p[:, :2] + 1)
+        p_cls = np.where(rng.random(n) < 0.8, t_cls, 1 - t_cls)
+        conf = rng.random(n)
+        keep = rng.random(n) < 0.9
+        truths.append(Detections(t, t_cls, np.ones(n), names=NAMES))
+        preds.append(Detections(p[keep], p_cls[keep], conf[keep], names=NAMES))
+    ours = evaluate_detections(preds, truths, NAMES)
+
+    # Rebuild the per-prediction TP matrix with our matching and give it to Ultralytics.
+    from detector.evaluate import IOU_THRESHOLDS, _match_greedy
+    from detector.labels import box_iou_xyxy
+
+    tps, confs, classes, targets = [], [], [], []
+    for p, t in zip(preds, truths, strict=True):
+        targets.append(t.class_id)
+        for c in (0, 1):
+            pc, tc = p[np.flatnonzero(p.class_id == c)], t[np.flatnonzero(t.class_id == c)]
+            order = np.argsort(-pc.confidence, kind="stable")
+            iou = box_iou_xyxy(pc.xyxy[order], tc.xyxy)
+            tps.append(np.stack([_match_greedy(iou, th) for th in IOU_THRESHOLDS], axis=1)
+                       if len(pc) else np.zeros((0, 10), bool))
+            confs.append(pc.confidence[order])
+            classes.append(pc.class_id[order])
+    out = ap_per_class(np.concatenate(tps), np.concatenate(confs), np.concatenate(classes),
+                       np.concatenate(targets))
+    ap = out[5]  # (classes, 10)
+    assert ours.map50 == pytest.approx(float(ap[:, 0].mean()), abs=0.01)
+    assert ours.map50_95 == pytest.approx(float(ap.mean()), abs=0.01)
+
+
+def test_ece_example_and_empty() -> None:
+    ece, bins = expected_calibration_error(np.array([0.95, 0.95, 0.55, 0.55]),
+                                           np.array([True, True, True, False]))
+    assert ece == pytest.approx(0.05)
+    assert [b["count"] for b in bins] == [0, 0, 0, 0, 0, 2, 0, 0, 0, 2]
+    assert expected_calibration_error(np.zeros(0), np.zeros(0, bool))[0] is None
+
+
+def test_input_errors() -> None:
+    t = Detections(np.array([[0, 0, 1, 1]]), np.array([0]), np.ones(1))
+    with pytest.raises(ValueError, match="prediction sets"):
+        evaluate_detections([t, t], [t], NAMES)
+    bad = Detections(np.array([[0, 0, 1, 1]]), np.array([5]), np.ones(1))
+    with pytest.raises(ValueError, match="class ids"):
+        evaluate_detections([bad], [t], NAMES)
+    # A list of names works as well as a mapping.
+    assert evaluate_detections([t], [t], ["neutral", "smile"]).map50 == 1.0
+
+
+def test_report_files(tmp_path: Path) -> None:
+    preds, truths = _images(CASES["cases"]["one_wrong_class"])
+    report = evaluate_detections(preds, truths, NAMES)
+    report.meta = {"weights": "w.pt", "data": "d.yaml", "split": "test", "seconds": 1.0}
+    out = report.save(tmp_path / "eval")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["confusion_matrix.json", "confusion_matrix.png",
+                     "confusion_matrix_normalized.png", "f1_curve.png", "pr_curve.png",
+                     "reliability.png", "report.json", "report.md"]
+    data = json.loads((out / "report.json").read_text())
+    assert data["weights"] == "w.pt" and data["split"] == "test"
+    assert data["metrics"]["map50"] == pytest.approx(0.752475, abs=1e-6)
+    assert data["face"]["shares"] == {"right": 0.75, "wrong": 0.25, "missed": 0.0}
+    cm = json.loads((out / "confusion_matrix.json").read_text())
+    assert cm["labels"] == ["neutral", "smile", "background"]
+    assert cm["counts"] == [[2, 0, 0], [1, 1, 0], [0, 0, 0]]
+    assert cm["normalized"][1] == [0.5, 0.5, 0.0]
+    md = (out / "report.md").read_text()
+    assert "| mAP50 | 0.752 |" in md and "| smile | 2 | 1 |" in md
+    assert all((out / n).stat().st_size > 1000 for n in names if n.endswith(".png"))
+    # Re-running into the same folder replaces it whole.
+    report.save(out, plots=False)
+    assert not (out / "pr_curve.png").exists()
+
+
+def test_empty_report_still_writes(tmp_path: Path) -> None:
+    report = evaluate_detections([], [], NAMES)
+    assert isinstance(report, EvalReport) and report.images == 0 and report.map50 == 0.0
+    report.save(tmp_path / "empty")
+    assert json.loads((tmp_path / "empty" / "report.json").read_text())["metrics"]["ece"] is None
+
+
+def test_load_truth_reads_yolo_labels(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    image = tmp_path / "images" / "a.jpg"
+    (tmp_path / "labels" / "a.txt").write_text("1 0.5 0.5 0.5 0.5\n")
+    truth = load_truth(image, (200, 100), NAMES)
+    assert truth.xyxy.tolist() == [[50.0, 25.0, 150.0, 75.0]] and truth.labels == ["smile"]
+    assert len(load_truth(tmp_path / "images" / "none.jpg", (10, 10), NAMES)) == 0
+    (tmp_path / "labels" / "a.txt").write_text("7 0.5 0.5 0.5 0.5\n")
+    with pytest.raises(DatasetError, match="a.txt: line 1"):
+        load_truth(image, (200, 100), NAMES)
+
+
+def test_default_eval_name() -> None:
+    assert default_eval_name("runs/smile/weights/best.pt", "val") == "smile-val"
+    assert default_eval_name("model.pt", "test") == "model-test"
+
+
+def test_evaluate_weights_errors(tmp_path: Path, make_yolo_dataset) -> None:
+    data = make_yolo_dataset(counts=(2, 2, 0))
+    with pytest.raises(ModelError, match="local .pt"):
+        evaluate_weights("yolo11n.yaml", data)
+    with pytest.raises(DatasetError, match="data.yaml not found"):
+        evaluate_weights("w.pt", tmp_path / "missing" / "data.yaml")
+    # The split must be present (checked before any model is loaded).
+    no_test = tmp_path / "no_test.yaml"
+    no_test.write_text(data.read_text().replace("test: test/images\n", ""))
+    with pytest.raises(DatasetError, match="no 'test:' split"):
+        evaluate_weights("w.pt", no_test, "test")
+    with pytest.raises(ModelError, match="not a local file"):
+        evaluate_weights("yolo11n.pt", data, "val")
+
+
+def test_evaluate_weights_class_count_mismatch(tmp_path: Path, make_yolo_dataset) -> None:
+    from detector.train import load_yolo
+
+    data = make_yolo_dataset(counts=(2, 2, 0))
+    weights = tmp_path / "coco80.pt"
+    load_yolo("yolo11n.yaml").save(weights)  # 80 classes, untrained
+    with pytest.raises(ModelError, match="80 classes"):
+        evaluate_weights(weights, data, "val")

@@ -1,0 +1,299 @@
+"""Training: offline model/data checks, overrides, resume, and tiny end-to-end trainings."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from detector.cli import main
+from detector.errors import DatasetError, DetectorError, ModelError
+from detector.train import (
+    CLASSIFIER_AUGMENT,
+    check_classify_folder,
+    check_model_source,
+    count_matching_layers,
+    label_path_for,
+    load_data_yaml,
+    load_yolo,
+    offline_ultralytics,
+    parse_overrides,
+    train,
+    train_classifier,
+)
+
+# Audit events that mean "about to use the network". A hook cannot be removed, so it records
+# only while a test has switched it on.
+_NET_EVENTS = ("socket.getaddrinfo", "socket.connect", "socket.gethostbyname")
+_net_log: list[tuple[str, str]] = []
+_net_on = [False]
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _net_on[0] and event in _NET_EVENTS:
+        _net_log.append((event, repr(args[:2])))
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture
+def no_network() -> Iterator[list[tuple[str, str]]]:
+    """Record every DNS lookup / connect during the test; the test asserts the list is empty."""
+    _net_log.clear()
+    _net_on[0] = True
+    try:
+        yield _net_log
+    finally:
+        _net_on[0] = False
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_bare_weight_name_is_a_model_error_without_network(no_network: list) -> None:
+    with pytest.raises(ModelError, match="nothing is downloaded") as info:
+        check_model_source("yolo11n.pt")
+    assert "yolo11n.yaml" in str(info.value)  # says what to do instead
+    with pytest.raises(ModelError):
+        load_yolo("yolov8n.pt")
+    assert no_network == []
+
+
+@pytest.mark.parametrize("bad", ["yolo11n", "https://example.com/yolo11n.pt", "nosuch-model.yaml",
+                                 "weights.onnx"])
+def test_other_bad_model_names(bad: str) -> None:
+    with pytest.raises(ModelError):
+        check_model_source(bad)
+
+
+@pytest.mark.parametrize("cfg", ["yolo11n.yaml", "yolov8n.yaml", "yolov5n.yaml"])
+def test_builtin_configs_build_offline(cfg: str, no_network: list) -> None:
+    yolo = load_yolo(cfg)
+    assert yolo.task == "detect"
+    assert no_network == []
+
+
+def test_local_pt_and_backbone_layers(tmp_path: Path) -> None:
+    cls = load_yolo("yolo11n-cls.yaml", task="classify")
+    cls_pt = tmp_path / "cls.pt"
+    cls.save(cls_pt)
+    assert check_model_source(cls_pt) == str(cls_pt.resolve())
+    with pytest.raises(ModelError, match="classify model.*--backbone"):
+        load_yolo(cls_pt)  # a classifier is not a detector to fine-tune
+    matching, total = count_matching_layers(load_yolo("yolo11n.yaml"), cls_pt)
+    assert 0 < matching < total  # the shared backbone, not the classification head
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        load_yolo(broken)
+
+
+# --------------------------------------------------------------------------- data.yaml
+
+
+def test_missing_data_yaml_is_a_dataset_error_before_ultralytics(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "data.yaml"
+    with pytest.raises(DatasetError, match="data.yaml not found") as info:
+        train(missing, epochs=1, project=tmp_path / "runs")
+    assert info.value.path == missing
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_data_yaml_problems_name_the_file(tmp_path: Path, make_yolo_dataset) -> None:
+    data = make_yolo_dataset(counts=(2, 2, 0))
+    text = data.read_text()
+    cases = {
+        "wrong path": (text.replace("val: val/images", "val: nope/images"), "'val:' path"),
+        "no names": ("train: train/images\nval: val/images\n", "names"),
+        "no val": (text.replace("val: val/images\n", ""), "no 'val:' split"),
+        "nc mismatch": (text + "nc: 3\n", "does not match"),
+        "not a mapping": ("- a\n- b\n", "YAML mapping"),
+        "bad yaml": ("names: [a, b\n", "not valid YAML"),
+    }
+    for label, (content, message) in cases.items():
+        bad = tmp_path / f"{label.replace(' ', '_')}.yaml"
+        bad.write_text(content)
+        with pytest.raises(DatasetError, match=message) as info:
+            load_data_yaml(bad)
+        assert info.value.path == bad, label
+    empty = data.parent / "val" / "images"
+    for f in empty.iterdir():
+        f.unlink()
+    with pytest.raises(DatasetError, match="has no images"):
+        load_data_yaml(data)
+    with pytest.raises(DatasetError, match="expected a data.yaml"):
+        load_data_yaml(data.parent)
+
+
+def test_roboflow_style_paths_resolve(tmp_path: Path, make_yolo_dataset) -> None:
+    # Roboflow exports write "../train/images" relative to a folder one level up.
+    data = make_yolo_dataset(counts=(2, 1, 1))
+    root = data.parent
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../val/images\n"
+                                    "test: ../test/images\nnc: 2\nnames: ['neutral', 'smile']\n")
+    spec = load_data_yaml(root / "data.yaml", require=("train", "val", "test"))
+    assert spec.splits["val"] == [(root / "val" / "images").resolve()]
+    assert len(spec.images("train")) == 2 and spec.names == {0: "neutral", 1: "smile"}
+    with pytest.raises(DatasetError, match="no 'extra' split"):
+        spec.images("extra")
+
+
+def test_list_file_split_and_label_paths(tmp_path: Path, make_yolo_dataset) -> None:
+    data = make_yolo_dataset(counts=(3, 1, 0))
+    root = data.parent
+    (root / "few.txt").write_text("./train/images/train_000.png\n./train/images/train_002.png\n")
+    data.write_text(data.read_text().replace("train: train/images", "train: few.txt"))
+    spec = load_data_yaml(data)
+    assert [p.name for p in spec.images("train")] == ["train_000.png", "train_002.png"]
+    assert label_path_for(spec.images("train")[0]) == root / "train" / "labels" / "train_000.txt"
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def test_parse_overrides() -> None:
+    assert parse_overrides(["mosaic=0.5", "fliplr=0.5", "hsv_h=0.0", "erasing=0",
+                            "optimizer=SGD", "cos_lr=true"]) == {
+        "mosaic": 0.5, "fliplr": 0.5, "hsv_h": 0.0, "erasing": 0, "optimizer": "SGD",
+        "cos_lr": True}
+    with pytest.raises(DetectorError, match="did you mean mosaic"):
+        parse_overrides(["mosiac=0.5"])
+    with pytest.raises(DetectorError, match="own argument"):
+        parse_overrides(["epochs=3"])
+    with pytest.raises(DetectorError, match="key=value"):
+        parse_overrides(["mosaic"])
+    with pytest.raises(ModelError, match="nothing is downloaded"):
+        parse_overrides(["pretrained=yolo11n.pt"])
+    assert parse_overrides(["pretrained=false"]) == {"pretrained": False}
+
+
+def test_resume_without_checkpoint(tmp_path: Path, make_yolo_dataset) -> None:
+    with pytest.raises(ModelError, match="no checkpoint to resume"):
+        train(make_yolo_dataset(counts=(2, 2, 0)), resume=True, name="x", project=tmp_path)
+
+
+def test_classify_folder_checks(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="must be a folder"):
+        check_classify_folder(tmp_path / "fer2013")  # a bare name would be downloaded
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="val/"):
+        check_classify_folder(tmp_path)  # Ultralytics would split the folder in place
+    (tmp_path / "test").mkdir()
+    assert check_classify_folder(tmp_path) == tmp_path.resolve()
+
+
+def test_offline_guard_restores_state() -> None:
+    import ultralytics.data.utils as data_utils
+    import ultralytics.utils.checks as checks
+
+    before = (data_utils.check_font, checks.ONLINE)
+    with offline_ultralytics():
+        font = data_utils.check_font("Arial.ttf")
+        assert Path(font).is_file() and checks.ONLINE is False
+    assert (data_utils.check_font, checks.ONLINE) == before
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "data.yaml"
+    assert main(["train", "--data", str(missing)]) == 2
+    assert f"error: {missing}: data.yaml not found" in capsys.readouterr().err
+    assert main(["train", "--data", str(missing), "--model", "yolo11n.pt"]) == 2
+    assert "nothing is downloaded" in capsys.readouterr().err
+    assert main(["eval", "--weights", "yolo11n.pt", "--data", str(missing)]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- slow: training
+
+
+@pytest.mark.slow
+def test_tiny_training_end_to_end(tmp_path: Path, make_yolo_dataset, no_network: list,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_yolo_dataset(counts=(16, 6, 6))
+    code = main(["train", "--data", str(data), "--model", "yolo11n.yaml", "--epochs", "1",
+                 "--batch", "8", "--imgsz", "64", "--threads", "1", "--name", "tiny",
+                 "--project", str(tmp_path / "runs"), "plots=false", "mosaic=0.5"])
+    assert code == 0
+    out = capsys.readouterr().out
+    best = tmp_path / "runs" / "tiny" / "weights" / "best.pt"
+    assert f"best: {best}" in out
+    assert best.is_file() and (best.parent / "last.pt").is_file()
+    assert no_network == []  # no font, update check or telemetry request
+
+    from ultralytics import YOLO
+
+    assert YOLO(str(best)).names == {0: "neutral", 1: "smile"}
+
+    code = main(["eval", "--weights", str(best), "--data", str(data), "--split", "test",
+                 "--imgsz", "64", "--out", str(tmp_path / "eval")])
+    assert code == 0
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["images"] == 6 and report["split"] == "test"
+    assert report["weights"] == str(best)
+    assert 0.0 <= report["metrics"]["map50"] <= 1.0
+    assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
+    assert no_network == []
+
+    # A finished run: --resume reports it instead of training again.
+    code = main(["train", "--data", str(data), "--resume", "--name", "tiny",
+                 "--project", str(tmp_path / "runs")])
+    assert code == 0 and "already finished" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_interrupted_training_resumes(tmp_path: Path, make_yolo_dataset) -> None:
+    data = make_yolo_dataset(counts=(8, 4, 0), size=64)
+
+    def stop_after_first_epoch(trainer: Any) -> None:
+        if trainer.epoch == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(data, epochs=2, batch=8, imgsz=64, threads=1, name="cut", project=tmp_path,
+              overrides={"plots": False, "val": False},
+              callbacks={"on_fit_epoch_end": stop_after_first_epoch})
+    last = tmp_path / "cut" / "weights" / "last.pt"
+    assert last.is_file()
+    result = train(data, resume=True, threads=1, name="cut", project=tmp_path)
+    assert result.run_dir == tmp_path / "cut" and result.best.is_file()
+    rows = (result.run_dir / "results.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 2  # header + both epochs, in the same run folder
+    assert result.threads == 1
+
+
+@pytest.mark.slow
+def test_backbone_and_classifier(tmp_path: Path, make_yolo_dataset) -> None:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "crops"
+    for split, n in (("train", 8), ("val", 4)):
+        for cls, value in (("neutral", 60), ("smile", 200)):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = rng.normal(value, 10, (32, 32, 3)).clip(0, 255).astype(np.uint8)
+                cv2.imwrite(str(folder / f"{i}.png"), img)
+    best = train_classifier(root, epochs=1, batch=8, imgsz=32, threads=1, name="cls",
+                            project=tmp_path / "runs", overrides={"plots": False})
+    assert best.is_file()
+    args = (best.parent.parent / "args.yaml").read_text()
+    for key, value in CLASSIFIER_AUGMENT.items():
+        assert f"{key}: {'null' if value is None else value}" in args
+    matching, _ = count_matching_layers(load_yolo("yolo11n.yaml"), best)
+    assert matching > 0
+    # The classifier's backbone starts a detector (YOLO(yaml).load(cls.pt)), then it trains.
+    result = train(make_yolo_dataset(counts=(8, 4, 0)), "yolo11n.yaml", backbone=best, epochs=1,
+                   batch=8, imgsz=64, threads=1, name="det", project=tmp_path / "runs",
+                   overrides={"plots": False})
+    assert result.best.is_file()
+    with pytest.raises(ModelError, match="not a local file"):
+        train(make_yolo_dataset("ds2", counts=(2, 2, 0)), backbone="yolo11n-cls.pt")

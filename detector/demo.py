@@ -140,8 +140,8 @@ class DemoResult:
 
 def run_demo(weights: str | Path = DEFAULT_WEIGHTS, out_dir: str | Path = "demo_output", *,
              detector: FrameDetector | None = None, seconds: float = 4.0, fps: float = 15.0,
-             max_frames: int | None = None, imgsz: int = 640, conf: float = 0.25,
-             smooth: int = 5, progress: bool = True) -> DemoResult:
+             max_frames: int | None = None, imgsz: int | None = None, conf: float = 0.25,
+             smooth: int = 5, progress: bool = True, classifier: str | Path | None = None) -> DemoResult:
     """Generate the demo clip, run detection with tracking and write every output to ``out_dir``.
 
     Outputs: ``demo_input.mp4`` (the generated clip), ``demo_annotated.mp4``,
@@ -158,6 +158,7 @@ def run_demo(weights: str | Path = DEFAULT_WEIGHTS, out_dir: str | Path = "demo_
         imgsz, conf: Inference size and confidence threshold.
         smooth: Label smoothing window (frames).
         progress: Show progress bars.
+        classifier: Optional face-crop ``-cls`` model that re-classifies every box.
 
     Raises:
         ModelError: the weights are missing (pass ``--weights``) or cannot be loaded.
@@ -168,7 +169,7 @@ def run_demo(weights: str | Path = DEFAULT_WEIGHTS, out_dir: str | Path = "demo_
     """
     # Load the model first: a missing model should fail before any file is written.
     if detector is None:
-        detector = ExpressionDetector(weights, conf=conf, imgsz=imgsz)
+        detector = ExpressionDetector(weights, conf=conf, imgsz=imgsz, classifier=classifier)
     out = Path(out_dir)
     clip = make_demo_clip(out / "demo_input.mp4", seconds=seconds, fps=fps)
     summary = run_detection(detector, clip, show=False, save_video=out / "demo_annotated.mp4",

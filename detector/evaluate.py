@@ -734,6 +734,7 @@ def evaluate_weights(
     name: str | None = None,
     plots: bool = True,
     compare_ultralytics: bool = False,
+    classifier: str | Path | None = None,
 ) -> EvalReport:
     """Predict every image of a split with local weights, score it, write the report folder.
 
@@ -754,6 +755,7 @@ def evaluate_weights(
         plots: Write the PNGs.
         compare_ultralytics: Also run Ultralytics' ``model.val()`` on the split and record its
             mAP50/mAP50-95 in ``meta["ultralytics_val"]`` (a cross-check of this code).
+        classifier: Optional face-crop ``-cls`` model that re-classifies every box before scoring.
 
     Returns:
         The report, with ``meta`` (weights, data, split, seconds, out, ...).
@@ -792,6 +794,11 @@ def evaluate_weights(
     if threads is not None:
         torch.set_num_threads(threads)
     used_threads = torch.get_num_threads()
+    refiner = None
+    if classifier is not None:
+        from detector.refine import CropClassifier
+
+        refiner = CropClassifier(classifier, model_names)
     images = spec.images(split)
     preds: list[Detections] = []
     truths: list[Detections] = []
@@ -812,7 +819,8 @@ def evaluate_weights(
             results = yolo.predict(frames, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
                                    verbose=False)
             for path, frame, result in zip(chunk, frames, results, strict=True):
-                preds.append(Detections.from_ultralytics(result))
+                dets = Detections.from_ultralytics(result)
+                preds.append(refiner.refine(frame, dets) if refiner is not None else dets)
                 h, w = frame.shape[:2]
                 truths.append(load_truth(path, (w, h), spec.names))
                 unlabelled += not label_path_for(path).is_file()
@@ -826,6 +834,7 @@ def evaluate_weights(
     out_dir = Path(out) if out else RUNS_DIR / "eval" / (name or default_eval_name(weights, split))
     report.meta = {
         "weights": str(Path(weights).resolve()),
+        "classifier": str(Path(classifier).resolve()) if classifier is not None else None,
         "data": str(spec.path),
         "split": split,
         "imgsz": imgsz,

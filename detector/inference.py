@@ -125,12 +125,14 @@ class ExpressionDetector:
         weights: Local ``.pt``/``.onnx`` file, an OpenVINO export folder, or an architecture
             ``.yaml`` (untrained; pipeline checks only).
         conf: Minimum confidence of a returned box.
-        imgsz: Inference size in pixels (square letterbox). ONNX/OpenVINO exports are fixed-size:
-            their own size is used.
+        imgsz: Inference size in pixels (square letterbox); ``None`` uses the size a ``.pt`` was
+            trained at (else 640). ONNX/OpenVINO exports are fixed-size: their own size is used.
         device: Torch device string (``"cpu"``).
         threads: CPU threads for inference (torch or ONNX Runtime); ``None`` keeps the default.
         iou: NMS IoU threshold.
         tracker: ``"bytetrack"`` or ``"botsort"`` (no ReID, so nothing is downloaded).
+        classifier: Optional face-crop ``-cls`` model that re-classifies every box
+            (see :mod:`detector.refine`); ``None`` keeps the detector's own classes.
 
     Raises:
         ModelError: the weights are missing, refused (hub name) or cannot be loaded.
@@ -142,16 +144,16 @@ class ExpressionDetector:
         ['smile']
     """
 
-    def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, conf: float = 0.25, imgsz: int = 640,
+    def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, conf: float = 0.25, imgsz: int | None = None,
                  device: str = "cpu", threads: int | None = None, iou: float = 0.7,
-                 tracker: str = "bytetrack") -> None:
+                 tracker: str = "bytetrack", classifier: str | Path | None = None) -> None:
         if not 0.0 <= conf <= 1.0:
             raise ValueError(f"conf must lie in [0, 1], got {conf}")
         if tracker not in TRACKERS:
             raise ValueError(f"tracker must be one of {TRACKERS}, got {tracker!r}")
         self.weights = resolve_weights(weights)
         self.conf = conf
-        self.imgsz = int(imgsz)
+        self.imgsz = 640 if imgsz is None else int(imgsz)
         self.device = device
         self.iou = iou
         self.tracker = tracker
@@ -168,6 +170,10 @@ class ExpressionDetector:
                              f"cannot load the model ({type(exc).__name__}: {exc})") from None
         if self.backend != "pytorch":
             self.imgsz = _export_imgsz(self.weights, self.imgsz)
+        elif imgsz is None:
+            # A model is most accurate at the size it was trained at (the shipped one: 320).
+            trained = self.model.overrides.get("imgsz") or 640
+            self.imgsz = int(max(trained) if isinstance(trained, (list, tuple)) else trained)
         self._tracker_dir = Path(tempfile.mkdtemp(prefix="exprdet-tracker-"))
         weakref.finalize(self, shutil.rmtree, self._tracker_dir, True)
         self._tracker_cfg = _write_tracker_cfg(self._tracker_dir, tracker, conf)
@@ -177,6 +183,11 @@ class ExpressionDetector:
         with _quiet_ultralytics():
             self.predict(np.zeros((64, 64, 3), np.uint8))
         self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
+        self.refiner = None
+        if classifier is not None:
+            from detector.refine import CropClassifier
+
+            self.refiner = CropClassifier(classifier, self.names)
         if threads is not None:
             self.set_threads(threads)
 
@@ -197,7 +208,10 @@ class ExpressionDetector:
             # Passing tracker= here too keeps Ultralytics from rebuilding its predictor when a
             # caller alternates predict and track (the tracker path is a predictor set-up key).
             result = self.model.predict(frame, **kwargs)[0]
-        return Detections.from_ultralytics(result)
+        detections = Detections.from_ultralytics(result)
+        if self.refiner is not None:
+            detections = self.refiner.refine(frame, detections)
+        return detections
 
     def predict(self, frame_bgr: np.ndarray) -> Detections:
         """Detect expressions in one BGR (or grayscale) frame.

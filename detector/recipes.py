@@ -33,6 +33,7 @@ from detector.errors import DatasetError
 from detector.faces import YuNetFaceFinder
 from detector.fileio import atomic_dir, atomic_write_json, list_images
 from detector.labels import format_yolo_line, read_label_file, xywhn_to_xyxy, xyxy_to_xywhn
+from detector.refine import CropClassifier, square_crops
 from detector.roboflow import roboflow_group
 from detector.scenes import FaceSample, compose_scene
 from detector.split import SplitItem, split_groups
@@ -240,11 +241,7 @@ def write_classifier_crops(faces: list[FaceSample], out: Path, size: int = 112, 
         img = cv2.imread(str(f.image_path))
         if img is None:
             raise DatasetError(f.image_path, "unreadable image")
-        h, w = img.shape[:2]
-        x1, y1, x2, y2 = f.box_xyxy
-        cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * grow
-        a, b = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-        crop = img[b:max(int(min(h, cy + side / 2)), b + 1), a:max(int(min(w, cx + side / 2)), a + 1)]
+        crop = square_crops(img, np.array([f.box_xyxy]), grow=grow, gray=False)[0]
         cv2.imwrite(str(out / NAMES[f.class_id] / f"{f.image_path.stem}.jpg"),
                     cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
     return len(faces)
@@ -280,34 +277,6 @@ def _image_wh(path: Path) -> tuple[int, int]:
         raise DatasetError(path, f"unreadable image ({exc})") from None
 
 
-def classify_face_crops(model: object, image: np.ndarray, xyxy: np.ndarray, grow: float = 1.05,
-                        gray: bool = True) -> np.ndarray:
-    """Smile/neutral probabilities ``(n, 2)`` for face boxes, from an Ultralytics ``-cls`` model.
-
-    Crops are squared and grown by ``grow``; ``gray`` converts them to grayscale because the
-    classifier learned from mostly grayscale photos.
-
-    Example:
-        >>> # probs = classify_face_crops(YOLO("cls.pt"), frame, boxes)
-    """
-    h, w = image.shape[:2]
-    crops = []
-    for x1, y1, x2, y2 in np.asarray(xyxy, np.float64).reshape(-1, 4):
-        cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * grow
-        a, b = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-        c, d = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
-        crop = image[b:max(d, b + 1), a:max(c, a + 1)]
-        if gray:
-            crop = cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-        crops.append(crop)
-    if not crops:
-        return np.zeros((0, len(NAMES)), np.float32)
-    results = model.predict(crops, verbose=False)  # type: ignore[attr-defined]
-    names = results[0].names
-    order = [next(k for k, v in names.items() if v == n) for n in NAMES]
-    return np.stack([r.probs.data.cpu().numpy()[order] for r in results]).astype(np.float32)
-
-
 def write_review_sheets(scene_dir: Path, cls_weights: Path, out: Path, per_sheet: int = 40) -> Path:
     """Numbered contact sheets of every boxed face with the classifier's smile probability.
 
@@ -317,9 +286,7 @@ def write_review_sheets(scene_dir: Path, cls_weights: Path, out: Path, per_sheet
     Example:
         >>> # write_review_sheets(Path("../shared/data/faces-in-scenes/test"), Path("cls.pt"), Path("review"))
     """
-    from ultralytics import YOLO
-
-    model = YOLO(str(cls_weights))
+    classifier = CropClassifier(cls_weights, dict(enumerate(NAMES)))
     tiles, rows_out = [], ["n,image,face,width_px,p_smile"]
     for img_path in tqdm(list_images(scene_dir / "images"), desc="review sheets", unit="img"):
         img = cv2.imread(str(img_path))
@@ -328,7 +295,7 @@ def write_review_sheets(scene_dir: Path, cls_weights: Path, out: Path, per_sheet
         h, w = img.shape[:2]
         rows = read_label_file(scene_dir / "labels" / f"{img_path.stem}.txt")
         xyxy = xywhn_to_xyxy(np.array([r.xywhn for r in rows]).reshape(-1, 4), (w, h))
-        probs = classify_face_crops(model, img, xyxy)
+        probs = classifier.probs(img, xyxy)
         for i, (box, p) in enumerate(zip(xyxy, probs, strict=True)):
             # Some context around the box helps to judge masks, hands and blur.
             cx, cy, side = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(box[2] - box[0], box[3] - box[1]) * 1.4
@@ -424,13 +391,13 @@ def build_scene_test(scene_dir: Path, out: Path, review_csv: Path = REVIEW_CSV) 
 # model card quotes them.
 CLASSIFIER_ARGS: dict = {
     "model": "yolo11n-cls.yaml", "imgsz": 96, "epochs": 8, "batch": 64, "seed": 0, "threads": 1,
-    "overrides": {"workers": 2, "auto_augment": None, "erasing": 0.0, "scale": 0.1, "fliplr": 0.5,
+    "overrides": {"auto_augment": None, "erasing": 0.0, "scale": 0.1, "fliplr": 0.5,
                   "hsv_h": 0.0, "hsv_s": 0.3, "hsv_v": 0.3, "cos_lr": True, "warmup_epochs": 1,
                   "deterministic": False},
 }
 DETECTOR_ARGS: dict = {
     "model": "yolo11n.yaml", "imgsz": 320, "epochs": 8, "batch": 16, "seed": 0, "threads": 1,
-    "overrides": {"workers": 2, "close_mosaic": 2, "warmup_epochs": 1, "cls": 1.0},
+    "overrides": {"close_mosaic": 2, "warmup_epochs": 1, "cls": 1.0},
 }
 
 

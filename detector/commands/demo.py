@@ -19,11 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="length of the generated clip (4)")
     parser.add_argument("--fps", type=float, default=15.0,
                         help="frame rate of the generated clip (15)")
-    parser.add_argument("--imgsz", type=int, default=640, help="inference size (640)")
+    parser.add_argument("--imgsz", type=int, default=None,
+                        help="inference size (default: the size the model was trained at)")
     parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold (0.25)")
     parser.add_argument("--smooth", type=int, default=5, help="label smoothing window, 0 = off (5)")
     parser.add_argument("--max-frames", type=int, default=None, help="process only N frames")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--classifier", default=None, metavar="CLS.pt",
+                        help="face-crop -cls model that re-classifies every box (see weights/README.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_demo(args.weights, args.out, seconds=args.seconds, fps=args.fps,
                       max_frames=args.max_frames, imgsz=args.imgsz, conf=args.conf,
-                      smooth=args.smooth, progress=not args.quiet)
+                      smooth=args.smooth, progress=not args.quiet, classifier=args.classifier)
     print("\n".join(result.lines()))
     return 0

@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--compare-ultralytics", action="store_true",
                         help="also run Ultralytics' own model.val() and record its mAP")
+    parser.add_argument("--classifier", type=Path, default=None,
+                        help="face-crop -cls model that re-classifies every box (detector.refine)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     r = evaluate_weights(args.weights, args.data, args.split, conf=args.conf, iou=args.iou,
                          imgsz=args.imgsz, batch=args.batch, face_conf=args.face_conf,
                          threads=args.threads, out=args.out, plots=not args.no_plots,
-                         compare_ultralytics=args.compare_ultralytics)
+                         compare_ultralytics=args.compare_ultralytics, classifier=args.classifier)
     s = r.face.shares()
     pct = {k: "-" if v is None else f"{100 * v:.1f}%" for k, v in s.items()}
     print(f"{r.images} images, {r.instances} labelled faces ({r.meta['seconds']:.1f} s)")

@@ -177,13 +177,13 @@ class ExpressionDetector:
         self._tracker_dir = Path(tempfile.mkdtemp(prefix="exprdet-tracker-"))
         weakref.finalize(self, shutil.rmtree, self._tracker_dir, True)
         self._tracker_cfg = _write_tracker_cfg(self._tracker_dir, tracker, conf)
+        self.refiner: Any = None  # set after the warm-up below, which must not classify
         # The first call builds Ultralytics' predictor (fuses layers, creates the ONNX session,
         # warms up): done here so the frame loop never pays for it. Building it also resets
         # torch's thread count, which is why threads are set after it.
         with _quiet_ultralytics():
             self.predict(np.zeros((64, 64, 3), np.uint8))
         self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
-        self.refiner = None
         if classifier is not None:
             from detector.refine import CropClassifier
 

@@ -9,6 +9,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 WEIGHTS_DIR = REPO_DIR / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "smile-neutral-yolo11n.pt"
+# Face-crop smile/neutral classifier; its backbone started the detector, `--classifier` uses it whole.
+DEFAULT_CLASSIFIER = WEIGHTS_DIR / "smile-neutral-cls.pt"
 DATASETS_DIR = REPO_DIR / "datasets"
 RUNS_DIR = REPO_DIR / "runs"
 

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", type=Path, default=DATASETS_DIR / "smile-neutral-scenes")
     parser.add_argument("--runs", type=Path, default=RUNS_DIR / "ship")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="where to copy best.pt")
-    parser.add_argument("--epochs", type=int, default=None, help="detector epochs (default: the shipped 8)")
+    parser.add_argument("--epochs", type=int, default=None, help="detector epochs (default: the shipped 6)")
     parser.add_argument("--data-only", action="store_true", help="only build the dataset")
 
 

@@ -816,8 +816,9 @@ def evaluate_weights(
                 if frame is None:
                     raise DatasetError(path, "cannot be read as an image")
                 frames.append(frame)
+            # Class-agnostic NMS as in live detection: one box (and one expression) per face.
             results = yolo.predict(frames, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
-                                   verbose=False)
+                                   agnostic_nms=True, verbose=False)
             for path, frame, result in zip(chunk, frames, results, strict=True):
                 dets = Detections.from_ultralytics(result)
                 preds.append(refiner.refine(frame, dets) if refiner is not None else dets)

@@ -198,7 +198,9 @@ class ExpressionDetector:
 
     def _run(self, frame_bgr: np.ndarray, mode: str) -> Detections:
         frame = _as_bgr(frame_bgr)
-        kwargs: dict[str, Any] = dict(conf=self.conf, iou=self.iou, imgsz=self.imgsz,
+        # Class-agnostic NMS: a face has one expression, so a smile box and a neutral box on the
+        # same face must not both survive.
+        kwargs: dict[str, Any] = dict(conf=self.conf, iou=self.iou, imgsz=self.imgsz, agnostic_nms=True,
                                       device=self.device, verbose=False,
                                       tracker=str(self._tracker_cfg))
         if mode == "track":

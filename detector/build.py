@@ -42,6 +42,7 @@ from detector.dedupe import (
     near_duplicate_pairs,
 )
 from detector.errors import DatasetError
+from detector.fer import BALANCE_MODES, balanced_train_list, balanced_yaml_text
 from detector.fileio import atomic_dir, atomic_write_json, atomic_write_text, list_images
 from detector.labels import (
     LabelRow,
@@ -55,7 +56,8 @@ from detector.paths import DATASETS_DIR
 from detector.split import SPLITS, SplitItem, parse_ratios, split_groups
 from detector.stats import ImageRecord, dataset_stats, plot_stats
 
-POOL_KINDS = ("roboflow", "autolabel", "frames")
+# "crops": whole-image face crops such as FER2013 (detector.fer.import_fer2013).
+POOL_KINDS = ("roboflow", "autolabel", "frames", "crops")
 RESIZE_MODES = ("letterbox", "stretch")
 FLIP_MODES = ("train", "all", "none")
 PAD_VALUE = 114  # Ultralytics' own letterbox grey, so padding looks like what training sees
@@ -405,7 +407,8 @@ def build_dataset(pools: Sequence[str | Path], name: str = "expressions",
                   allow_near_duplicates: bool = False, merge_near_duplicates: bool = False,
                   respect_source_splits: bool = False, classes: Sequence[str] | None = None,
                   workers: int = 2, jpeg_quality: int = 95, progress: bool = True,
-                  command: str = "") -> BuildResult:
+                  command: str = "", frame_level_split: bool = False,
+                  balance: str = "none") -> BuildResult:
     """Build ``<out>/<name>/{train,val,test}/{images,labels}`` plus data.yaml and reports.
 
     Args:
@@ -427,6 +430,14 @@ def build_dataset(pools: Sequence[str | Path], name: str = "expressions",
         jpeg_quality: Quality of written JPEGs.
         progress: Show progress bars.
         command: Command line to record in ``build_report.json``.
+        frame_level_split: Deliberately *leaky*: ignore the groups and split image by image
+            (frames of one video, photos of one person land in several splits), to measure how
+            much such a split inflates the metrics. Near-duplicates across splits are then
+            expected: they are allowed and counted, not refused. Not with
+            ``merge_near_duplicates``.
+        balance: ``none`` | ``sqrt`` | ``full``: also write ``train_balanced.txt`` (train images
+            with minority-class images repeated, see :func:`detector.fer.balanced_train_list`)
+            and ``data_balanced.yaml`` that trains on it. ``data.yaml`` is unchanged.
 
     Returns:
         :class:`BuildResult` with the dataset folder, data.yaml, stats and report.
@@ -450,6 +461,13 @@ def build_dataset(pools: Sequence[str | Path], name: str = "expressions",
         raise ValueError(f"flip must be one of {FLIP_MODES}, got {flip!r}")
     if not pools:
         raise DatasetError(None, "no pool given")
+    if frame_level_split and merge_near_duplicates:
+        raise ValueError("frame_level_split ignores groups; merge_near_duplicates would rebuild "
+                         "them: use one or the other")
+    if balance not in BALANCE_MODES:
+        raise ValueError(f"balance must be one of {tuple(BALANCE_MODES)}, got {balance!r}")
+    # A leaky split is the point of frame_level_split: its near-duplicates are counted, not refused.
+    allow_near_duplicates = allow_near_duplicates or frame_level_split
     out = Path(out)
     final = out / name
     check_replaceable(final, "build_report.json")
@@ -481,7 +499,8 @@ def build_dataset(pools: Sequence[str | Path], name: str = "expressions",
     # 3. split
     t = time.perf_counter()
     merged: list[list[str]] = []
-    split_groups_of = list(groups)
+    # frame_level_split: every image its own group, so the split ignores videos and people.
+    split_groups_of = list(keys) if frame_level_split else list(groups)
     if merge_near_duplicates:
         uf = _UnionFind()
         for pair in near_duplicate_pairs(h64, groups, dup_bits, h256, dup_confirm_bits):
@@ -513,6 +532,11 @@ def build_dataset(pools: Sequence[str | Path], name: str = "expressions",
         assignment.update(split_groups(items, ratio_t, seed))
     split_of = [assignment[k] for k in keys]
     counts = Counter(split_of)
+    splits_of_group: dict[str, set[str]] = defaultdict(set)
+    for g, s in zip(groups, split_of, strict=True):
+        splits_of_group[g].add(s)
+    # The leakage a frame-level split creates (0 for a grouped split).
+    groups_across_splits = sum(len(s) > 1 for s in splits_of_group.values())
     for must in ("train", "val"):
         if not counts[must]:
             raise DatasetError(None, f"the {must} split would be empty ({len(keys)} images in "
@@ -575,6 +599,16 @@ def build_dataset(pools: Sequence[str | Path], name: str = "expressions",
         stats = dataset_stats(records, names)
         atomic_write_json(tmp / "stats.json", stats)
         plot_stats(stats, tmp / "stats.png")
+        balance_info: dict[str, Any] | None = None
+        if balance != "none":
+            train_items = [(f"./train/images/{r[1]}", tuple(c for c in r[5].split(";") if c))
+                           for r in manifest_rows if r[0] == "train"]
+            listed, balance_info = balanced_train_list(train_items, BALANCE_MODES[balance], seed)
+            balance_info = {"mode": balance, "list": "train_balanced.txt",
+                            "data_yaml": "data_balanced.yaml", **balance_info}
+            atomic_write_text(tmp / "train_balanced.txt", "\n".join(listed) + "\n")
+            atomic_write_text(tmp / "data_balanced.yaml",
+                              balanced_yaml_text(names, has_test=counts["test"] > 0))
         if pairs:
             atomic_write_json(tmp / "near_duplicates.json", {
                 "dup_bits": dup_bits, "dup_confirm_bits": dup_confirm_bits, "pairs": pair_rows})
@@ -590,6 +624,7 @@ def build_dataset(pools: Sequence[str | Path], name: str = "expressions",
                 "merge_near_duplicates": merge_near_duplicates,
                 "respect_source_splits": respect_source_splits, "classes": list(names),
                 "workers": workers, "jpeg_quality": jpeg_quality,
+                "frame_level_split": frame_level_split, "balance": balance,
             },
             "sources": [{"pool": str(p.root.resolve()), "prefix": pre, "kind": p.kind,
                          "source": p.source, "names": p.names, "images": len(p.entries),
@@ -604,6 +639,8 @@ def build_dataset(pools: Sequence[str | Path], name: str = "expressions",
             "near_duplicates_across_splits": len(pairs),
             "merged_groups": merged,
             "groups_straddling_source_splits": straddling,
+            "groups_across_splits": groups_across_splits,
+            "balance": balance_info,
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
         }
         atomic_write_json(tmp / "build_report.json", report)

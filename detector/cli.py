@@ -18,6 +18,7 @@ from detector.errors import DetectorError
 COMMANDS: dict[str, tuple[str, str]] = {
     "frames": ("detector.commands.frames", "extract JPEG frames from videos"),
     "import-roboflow": ("detector.commands.import_roboflow", "import a Roboflow YOLO export"),
+    "import-fer": ("detector.fer", "import FER2013 class folders as a pool of whole-face crops"),
     "autolabel": ("detector.commands.autolabel", "box faces in photos/frames of known expression"),
     "build": ("detector.commands.build", "build a leakage-free YOLO dataset"),
     "train": ("detector.commands.train", "train a YOLO detector (no downloads)"),

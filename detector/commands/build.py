@@ -8,6 +8,8 @@ from pathlib import Path
 
 from detector.build import FLIP_MODES, RESIZE_MODES, build_dataset, parse_size
 from detector.dedupe import DEFAULT_CONFIRM_BITS, DEFAULT_DUP_BITS
+from detector.errors import DatasetError
+from detector.fer import BALANCE_MODES
 from detector.paths import DATASETS_DIR
 from detector.split import parse_ratios
 
@@ -60,6 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dup.add_argument("--merge-near-duplicates", action="store_true",
                      help="put groups that share a near-duplicate image into one group first")
     parser.add_argument("--classes", metavar="A,B", help="class order (ids) of the dataset")
+    parser.add_argument("--frame-level-split", action="store_true",
+                        help="LEAKY on purpose: ignore groups and split image by image (frames of "
+                             "one video in several splits), to measure the inflation; "
+                             "near-duplicates across splits are allowed and counted")
+    parser.add_argument("--balance", choices=tuple(BALANCE_MODES), default="none",
+                        help="also write train_balanced.txt + data_balanced.yaml listing "
+                             "minority-class train images repeatedly: sqrt (repeat (max/n)^0.5) or "
+                             "full (max/n); data.yaml is unchanged (default: none)")
     parser.add_argument("--workers", type=int, default=2,
                         help="processes for hashing and resizing (default: 2)")
     parser.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality (default: 95)")
@@ -84,17 +94,23 @@ def command_line(args: argparse.Namespace) -> str:
              "--split", ",".join(f"{r:g}" for r in args.split), "--seed", str(args.seed),
              "--size", size, "--resize", args.resize, "--flip", args.flip,
              "--dup-bits", str(args.dup_bits), "--dup-confirm-bits", str(args.dup_confirm_bits)]
-    for flag in ("respect_source_splits", "allow_near_duplicates", "merge_near_duplicates"):
-        if getattr(args, flag):
+    for flag in ("respect_source_splits", "allow_near_duplicates", "merge_near_duplicates",
+                 "frame_level_split"):
+        if getattr(args, flag, False):  # getattr: namespaces from older callers lack new flags
             parts.append("--" + flag.replace("_", "-"))
     if args.classes:
         parts += ["--classes", args.classes]
+    if getattr(args, "balance", "none") != "none":
+        parts += ["--balance", args.balance]
     return shlex.join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the dataset and print the counts per split."""
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    if args.frame_level_split and args.merge_near_duplicates:
+        raise DatasetError(None, "--frame-level-split ignores groups and --merge-near-duplicates "
+                                 "builds them: use one or the other")
     result = build_dataset(
         args.pools, args.name, args.out, ratios=args.split, seed=args.seed, size=args.size,
         resize=args.resize, flip=args.flip, dup_bits=args.dup_bits,
@@ -102,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         merge_near_duplicates=args.merge_near_duplicates,
         respect_source_splits=args.respect_source_splits, classes=classes, workers=args.workers,
         jpeg_quality=args.jpeg_quality, progress=not args.no_progress,
-        command=command_line(args))
+        command=command_line(args), frame_level_split=args.frame_level_split,
+        balance=args.balance)
     names = result.names
     print(f"{result.dataset}: classes {', '.join(f'{i}={n}' for i, n in enumerate(names))}")
     for split, row in result.stats["splits"].items():
@@ -116,6 +133,15 @@ def run(args: argparse.Namespace) -> int:
     if report["near_duplicates_across_splits"]:
         print(f"  warning: {report['near_duplicates_across_splits']} near-duplicate pairs across "
               f"splits allowed, listed in {result.dataset / 'near_duplicates.json'}")
+    if report["groups_across_splits"]:
+        print(f"  leaky (--frame-level-split): {report['groups_across_splits']} groups have images "
+              f"in more than one split")
+    if report["balance"]:
+        b = report["balance"]
+        per = ", ".join(f"{c} {b['per_class_before'][c]}->{b['per_class_after'][c]}"
+                        for c in b["per_class_before"])
+        print(f"  balanced train list ({b['mode']}): {b['images_before']} -> {b['images_after']} "
+              f"images ({per}); train on {result.dataset / b['data_yaml']}")
     print(f"  data.yaml: {result.data_yaml}")
     print(f"  stats: {result.dataset / 'stats.json'}, {result.dataset / 'stats.png'}; "
           f"report: {result.dataset / 'build_report.json'} "

@@ -54,6 +54,18 @@ class RecipeConfig:
     max_side: int = 640
 
 
+def _read_labels_csv(root: Path) -> list[dict[str, str]]:
+    csv_path = root / "labels.csv"
+    if not csv_path.is_file():
+        raise DatasetError(csv_path, "labels.csv not found")
+    with csv_path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    missing_cols = {"image", "expression", "person"} - set(rows[0] if rows else {})
+    if missing_cols:
+        raise DatasetError(csv_path, f"missing columns {sorted(missing_cols)}")
+    return rows
+
+
 def smile_neutral_split(root: Path, ratios: tuple[float, float, float], seed: int) -> tuple[dict[str, str], list]:
     """Split every photo of ``labels.csv`` by person: ``image -> split``, plus merged duplicates.
 
@@ -65,14 +77,7 @@ def smile_neutral_split(root: Path, ratios: tuple[float, float, float], seed: in
     Example:
         >>> # split, merged = smile_neutral_split(Path("../shared/data/smile-neutral-faces"), (0.6, 0.2, 0.2), 0)
     """
-    csv_path = root / "labels.csv"
-    if not csv_path.is_file():
-        raise DatasetError(csv_path, "labels.csv not found")
-    with csv_path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    missing_cols = {"image", "expression", "person"} - set(rows[0] if rows else {})
-    if missing_cols:
-        raise DatasetError(csv_path, f"missing columns {sorted(missing_cols)}")
+    rows = _read_labels_csv(root)
     h64, h256 = [], []
     for r in tqdm(rows, desc="hashing photos", unit="img"):
         img = cv2.imread(str(root / "images" / r["image"]), cv2.IMREAD_GRAYSCALE)
@@ -105,14 +110,7 @@ def load_smile_neutral(root: Path, finder: YuNetFaceFinder) -> tuple[list[dict[s
     Example:
         >>> # rows, missed = load_smile_neutral(Path("../shared/data/smile-neutral-faces"), finder)
     """
-    csv_path = root / "labels.csv"
-    if not csv_path.is_file():
-        raise DatasetError(csv_path, "labels.csv not found")
-    with csv_path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    missing_cols = {"image", "expression", "person"} - set(rows[0] if rows else {})
-    if missing_cols:
-        raise DatasetError(csv_path, f"missing columns {sorted(missing_cols)}")
+    rows = _read_labels_csv(root)
     out, missed = [], []
     for r in tqdm(rows, desc="boxing faces (YuNet)", unit="img"):
         img = cv2.imread(str(root / "images" / r["image"]))

@@ -1,0 +1,85 @@
+"""The shipped weights: small, loadable offline, and they find faces in real videos.
+
+Golden metrics: `tests/golden/shipped_metrics.json` holds what `exprdet eval` measured on the
+by-eye reviewed real-scene test set when the weights were shipped; a re-evaluation must agree
+within its tolerance, so a changed model or a changed evaluation cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from detector.inference import ExpressionDetector
+from detector.paths import DEFAULT_CLASSIFIER, DEFAULT_WEIGHTS
+
+GOLDEN = Path(__file__).parent / "golden" / "shipped_metrics.json"
+
+
+def test_shipped_files_exist_and_are_small() -> None:
+    for path in (DEFAULT_WEIGHTS, DEFAULT_CLASSIFIER):
+        assert path.is_file(), path
+        assert path.stat().st_size < 10 * 1024 * 1024
+
+
+def test_shipped_detector_loads_with_its_classes_and_size() -> None:
+    det = ExpressionDetector()
+    assert det.names == {0: "neutral", 1: "smile"}
+    assert det.imgsz == 320
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("video", "min_share"), [
+    ("vdotup_face.mp4", 0.9),
+    ("1zlab_face.mp4", 0.9),
+    ("karakayaahmet_smile.mp4", 0.8),
+])
+def test_shipped_detector_finds_faces_in_real_videos(shared: Path, video: str, min_share: float) -> None:
+    det = ExpressionDetector(conf=0.25)
+    cap = cv2.VideoCapture(str(shared / "data" / "videos" / video))
+    found = frames = 0
+    try:
+        while frames < 30:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames += 1
+            found += len(det.predict(frame)) > 0
+    finally:
+        cap.release()
+    assert frames == 30
+    assert found / frames >= min_share
+
+
+@pytest.mark.slow
+def test_smiles_in_the_group_selfie_are_called_smile(shared: Path) -> None:
+    det = ExpressionDetector(conf=0.25, classifier=DEFAULT_CLASSIFIER)
+    cap = cv2.VideoCapture(str(shared / "data" / "videos" / "karakayaahmet_smile.mp4"))
+    labels: list[str] = []
+    try:
+        for _ in range(30):
+            ok, frame = cap.read()
+            assert ok
+            labels += det.predict(frame).labels
+    finally:
+        cap.release()
+    assert labels.count("smile") > 2 * labels.count("neutral")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_classifier", [False, True])
+def test_golden_metrics_on_the_real_scene_test(shared: Path, tmp_path: Path, with_classifier: bool) -> None:
+    from detector.evaluate import evaluate_weights
+    from detector.recipes import build_scene_test
+
+    golden = json.loads(GOLDEN.read_text())
+    key = "real_scenes+classifier" if with_classifier else "real_scenes"
+    build_scene_test(shared / "data" / "faces-in-scenes" / "test", tmp_path / "scene")
+    report = evaluate_weights(DEFAULT_WEIGHTS, tmp_path / "scene" / "data.yaml", "test", out=tmp_path / "eval",
+                              plots=False, classifier=DEFAULT_CLASSIFIER if with_classifier else None)
+    measured = {"map50": report.map50, "map50_95": report.map50_95, **report.face.shares()}
+    for name, value in golden[key].items():
+        assert measured[name] == pytest.approx(value, abs=golden["tolerance"]), name

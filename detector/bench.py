@@ -271,8 +271,10 @@ def run_bench(weights: str | Path | None, video: str | Path, *,
         for name, det in pipelines.items():
             for n in threads:
                 torch.set_num_threads(n)
-                result.rows.append(time_pipeline(det, video, name=name, imgsz=None, threads=n,
-                                                 **common))
+                row = time_pipeline(det, video, name=name, imgsz=None, threads=n, **common)
+                # e.g. "yunet + fer-cnn-7": which face finder and CNN the row timed.
+                row.note = str(getattr(det, "name", "") or "")
+                result.rows.append(row)
         if TWO_STAGE not in pipelines:
             result.rows.append(BenchRow(TWO_STAGE, None, None, note="not built yet (slot: any "
                                         "object with predict(frame) -> Detections)"))
@@ -345,6 +347,24 @@ def write_bench_json(result: BenchResult, path: str | Path) -> Path:
         >>> write_bench_json(result, "bench.json")  # doctest: +SKIP
     """
     return atomic_write_json(path, result.to_dict())
+
+
+def default_pipelines() -> dict[str, FrameDetector]:
+    """The two-stage row (shared YuNet + ``weights/fer-cnn-7.pt``) when both files exist.
+
+    ``exprdet bench`` adds these rows unless ``--pipeline`` names its own two-stage pipeline,
+    so one-stage and two-stage speed land in one table.
+
+    Example:
+        >>> sorted(default_pipelines())  # doctest: +SKIP
+        ['two-stage (face finder + CNN)']
+    """
+    from detector.paths import default_face_model
+    from detector.twostage import FER_WEIGHTS, build_default
+
+    if default_face_model() is None or not FER_WEIGHTS.is_file():
+        return {}
+    return {TWO_STAGE: build_default()}
 
 
 def load_pipeline(spec: str) -> tuple[str, FrameDetector]:

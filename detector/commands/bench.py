@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             resize = bench.parse_size(args.resize)
         except ValueError as exc:
             raise SourceError(None, f"--resize: {exc}") from None
-    extra = dict(bench.load_pipeline(spec) for spec in args.pipeline)
+    extra = {**bench.default_pipelines(), **dict(bench.load_pipeline(spec) for spec in args.pipeline)}
     result = bench.run_bench(weights, args.source[0], imgsizes=args.imgsz, threads=args.threads,
                              frames=args.frames, resize_wh=resize, onnx=not args.no_onnx,
                              extra=extra, conf=args.conf, progress=not args.quiet)

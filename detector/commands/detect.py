@@ -16,8 +16,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "rtsp/http URL (default 0)")
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
                         help="local .pt/.onnx weights (default %(default)s)")
+    parser.add_argument("--pipeline", choices=("one-stage", "two-stage"), default="one-stage",
+                        help="one-stage: the YOLO expression detector (default); two-stage: a face "
+                             "finder + a 48x48 CNN per face (the baseline, see docs/twostage.md)")
+    parser.add_argument("--face-model", default=None, metavar="YUNET.onnx|haar",
+                        help="two-stage face finder: a YuNet .onnx, or 'haar' (default: the shared "
+                             "YuNet model when present, else Haar)")
+    parser.add_argument("--cnn-weights", default=None, metavar="CNN.pt",
+                        help="two-stage CNN checkpoint (default weights/fer-cnn-7.pt; "
+                             "weights/smile-neutral-cnn.pt for neutral/smile)")
     parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold (0.25)")
-    parser.add_argument("--imgsz", type=int, default=640, help="inference size in pixels (640)")
+    parser.add_argument("--imgsz", type=int, default=None,
+                        help="inference size in pixels (default: the size the model was trained at)")
+    parser.add_argument("--classifier", default=None, metavar="CLS.pt",
+                        help="face-crop -cls model that re-classifies every box, e.g. "
+                             "weights/smile-neutral-cls.pt (see weights/README.md)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
     parser.add_argument("--mirror", action="store_true",
@@ -51,8 +64,16 @@ def run(args: argparse.Namespace) -> int:
     if args.log:
         check_log_path(args.log)
     source = open_source(args.source)
-    detector = ExpressionDetector(args.weights, conf=args.conf, imgsz=args.imgsz,
-                                  device=args.device, threads=args.threads, tracker=args.tracker)
+    if args.pipeline == "two-stage":
+        # Tracks come from the two-stage pipeline's own IoU tracker (--tracker is YOLO-only);
+        # every face the finder boxes is reported (--conf is the YOLO model's threshold).
+        from detector.twostage import build_two_stage
+
+        detector = build_two_stage(args.face_model, args.cnn_weights, threads=args.threads)
+    else:
+        detector = ExpressionDetector(args.weights, conf=args.conf, imgsz=args.imgsz,
+                                      device=args.device, threads=args.threads, tracker=args.tracker,
+                                      classifier=args.classifier)
     summary = run_detection(
         detector, source, show=args.show, save_video=args.save, log_path=args.log,
         mirror=args.mirror, smooth=args.smooth, track=args.track, max_frames=args.max_frames,

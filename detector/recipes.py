@@ -267,6 +267,15 @@ class _SplitWriter:
         return {"images": self.images, "boxes": dict(self.counts), "groups": len(self.groups)}
 
 
+def _scene_faces(scene_dir: Path, img_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    img = cv2.imread(str(img_path))
+    if img is None:
+        raise DatasetError(img_path, "unreadable image")
+    h, w = img.shape[:2]
+    rows = read_label_file(scene_dir / "labels" / f"{img_path.stem}.txt")
+    return img, xywhn_to_xyxy(np.array([r.xywhn for r in rows]).reshape(-1, 4), (w, h))
+
+
 def _image_wh(path: Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
@@ -287,12 +296,8 @@ def write_review_sheets(scene_dir: Path, cls_weights: Path, out: Path, per_sheet
     classifier = CropClassifier(cls_weights, dict(enumerate(NAMES)))
     tiles, rows_out = [], ["n,image,face,width_px,p_smile"]
     for img_path in tqdm(list_images(scene_dir / "images"), desc="review sheets", unit="img"):
-        img = cv2.imread(str(img_path))
-        if img is None:
-            raise DatasetError(img_path, "unreadable image")
+        img, xyxy = _scene_faces(scene_dir, img_path)
         h, w = img.shape[:2]
-        rows = read_label_file(scene_dir / "labels" / f"{img_path.stem}.txt")
-        xyxy = xywhn_to_xyxy(np.array([r.xywhn for r in rows]).reshape(-1, 4), (w, h))
         probs = classifier.probs(img, xyxy)
         for i, (box, p) in enumerate(zip(xyxy, probs, strict=True)):
             # Some context around the box helps to judge masks, hands and blur.
@@ -354,12 +359,7 @@ def build_scene_test(scene_dir: Path, out: Path, review_csv: Path = REVIEW_CSV) 
     with atomic_dir(out) as tmp:
         writer = _SplitWriter(tmp / "test")
         for img_path in tqdm(list_images(scene_dir / "images"), desc="scene test", unit="img"):
-            img = cv2.imread(str(img_path))
-            if img is None:
-                raise DatasetError(img_path, "unreadable image")
-            h, w = img.shape[:2]
-            rows = read_label_file(scene_dir / "labels" / f"{img_path.stem}.txt")
-            xyxy = xywhn_to_xyxy(np.array([r.xywhn for r in rows]).reshape(-1, 4), (w, h))
+            img, xyxy = _scene_faces(scene_dir, img_path)
             keep_boxes, keep_cls = [], []
             for i, box in enumerate(xyxy):
                 label = review.get((img_path.name, i))

@@ -855,6 +855,78 @@ def evaluate_weights(
     return report
 
 
+def evaluate_predictor(
+    predictor: Any,
+    data: str | Path,
+    split: str = "test",
+    *,
+    face_conf: float = FACE_CONF,
+    face_iou: float = FACE_IOU,
+    out: str | Path | None = None,
+    name: str | None = None,
+    plots: bool = True,
+    meta: Mapping[str, Any] | None = None,
+) -> EvalReport:
+    """Score any frame detector (``predict(frame) -> Detections`` and ``names``) on a split.
+
+    The same metrics and report folder as :func:`evaluate_weights`, for pipelines that are not
+    one YOLO checkpoint: the two-stage face finder + CNN, a detector with a crop classifier, a
+    model served elsewhere. Frames go in one at a time, as in live use. AP needs the full
+    precision-recall curve, so the predictor should keep low-confidence boxes.
+
+    Args:
+        predictor: Has ``predict(frame_bgr) -> Detections`` and ``names`` (``{id: name}``), the
+            same as the data's names.
+        data: The data.yaml; ``split`` must be in it.
+        split: ``train``, ``val`` or ``test``.
+        face_conf: Confidence shown to users (face accuracy, confusion matrix, ECE).
+        face_iou: IoU a prediction needs with a labelled face.
+        out: Report folder; default ``runs/eval/<name>``.
+        name: Default ``<predictor name>-<split>``.
+        plots: Write the PNGs.
+        meta: Extra facts for ``report.meta`` (weights used, settings, ...).
+
+    Raises:
+        ModelError: the predictor's classes differ from the data's.
+        DatasetError: bad data.yaml, missing split, bad label row, unreadable image.
+
+    Example:
+        >>> # from detector.twostage import build_two_stage
+        >>> # r = evaluate_predictor(build_two_stage(None, "weights/smile-neutral-cnn.pt"),
+        >>> #                        "datasets/smile-neutral-scenes/data_crops.yaml")
+        >>> # r.map50, r.face.shares()
+    """
+    import cv2
+    from tqdm import tqdm
+
+    spec = load_data_yaml(data, require=(split,))
+    names = {int(k): str(v) for k, v in dict(predictor.names).items()}
+    label = str(getattr(predictor, "name", type(predictor).__name__))
+    if names != spec.names:
+        raise ModelError(label, f"predicts {list(names.values())} but {spec.path} has {list(spec.names.values())}")
+    preds: list[Detections] = []
+    truths: list[Detections] = []
+    unlabelled = 0
+    start = time.perf_counter()
+    for path in tqdm(spec.images(split), desc=f"eval {split}", unit="img"):
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise DatasetError(path, "cannot be read as an image")
+        preds.append(predictor.predict(frame))
+        h, w = frame.shape[:2]
+        truths.append(load_truth(path, (w, h), spec.names))
+        unlabelled += not label_path_for(path).is_file()
+    report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou)
+    notes = [f"{unlabelled} images have no label file and count as background images"] if unlabelled else []
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in label).strip("-")
+    out_dir = Path(out) if out else RUNS_DIR / "eval" / (name or f"{slug}-{split}")
+    report.meta = {"predictor": label, "data": str(spec.path), "split": split,
+                   "seconds": round(time.perf_counter() - start, 2), "out": str(out_dir.resolve()),
+                   "notes": notes, **dict(meta or {})}
+    report.save(out_dir, plots=plots)
+    return report
+
+
 def ultralytics_val(weights: str | Path, data: str | Path, split: str, *, imgsz: int,
                     conf: float = 0.001, iou: float = 0.7, batch: int = 16) -> dict[str, float]:
     """Ultralytics' own ``model.val()`` mAP on a split, for cross-checking this module.

@@ -22,7 +22,7 @@ import csv
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -592,8 +592,9 @@ class TrainConfig:
             (``None`` = never).
         seed: Seeds the split, the shuffling, the augmentation and the initial weights.
         threads: torch CPU threads.
-        init_from: Start from this checkpoint's features (a new head is trained when the
-            classes differ): the neutral/smile CNN starts from the FER2013 one.
+        init_from: Start from this checkpoint (its architecture replaces ``arch``; its last
+            layer is re-learnt when the classes differ): the neutral/smile CNN starts from the
+            FER2013 one.
         arch: Network widths and dropout.
     """
 
@@ -690,6 +691,9 @@ def train_cnn(train: CropSet, out: str | Path, config: TrainConfig | None = None
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     classes = train.classes
+    if cfg.init_from:
+        # The starting checkpoint fixes the architecture (layer names depend on it).
+        cfg = replace(cfg, arch=load_cnn(cfg.init_from).model.arch)
     model = ExpressionCNN(len(classes), cfg.arch, pre.size)
     if cfg.init_from:
         _init_features(model, cfg.init_from, classes)

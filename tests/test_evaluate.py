@@ -221,3 +221,52 @@ def test_evaluate_weights_class_count_mismatch(tmp_path: Path, make_yolo_dataset
     load_yolo("yolo11n.yaml").save(weights)  # 80 classes, untrained
     with pytest.raises(ModelError, match="80 classes"):
         evaluate_weights(weights, data, "val")
+
+
+class _OracleDetector:
+    """Reads each frame's own label file back: a predictor whose output is known exactly."""
+
+    def __init__(self, labels: dict[bytes, Path], names: dict[int, str], flip_class: bool = False) -> None:
+        self.labels, self.names, self.flip_class = labels, names, flip_class
+        self.name = "oracle"
+
+    def predict(self, frame: np.ndarray) -> Detections:
+        from detector.evaluate import load_truth
+
+        truth = load_truth(self.labels[frame.tobytes()[:4096]], frame.shape[1::-1], self.names)
+        cls = 1 - truth.class_id if self.flip_class else truth.class_id
+        return Detections(truth.xyxy, cls, np.full(len(cls), 0.9), None, self.names)
+
+
+def _oracle(data_yaml: Path, flip_class: bool = False) -> _OracleDetector:
+    import cv2
+
+    from detector.train import load_data_yaml
+
+    spec = load_data_yaml(data_yaml, require=("test",))
+    labels = {cv2.imread(str(p)).tobytes()[:4096]: p for p in spec.images("test")}
+    return _OracleDetector(labels, spec.names, flip_class)
+
+
+def test_evaluate_predictor_scores_any_frame_detector(tmp_path: Path, make_yolo_dataset) -> None:
+    from detector.evaluate import evaluate_predictor
+
+    data = make_yolo_dataset()
+    right = evaluate_predictor(_oracle(data), data, "test", out=tmp_path / "right", plots=False,
+                               meta={"cnn": "x.pt"})
+    assert right.map50 == pytest.approx(1.0) and right.face.shares()["right"] == pytest.approx(1.0)
+    assert right.meta["predictor"] == "oracle" and right.meta["cnn"] == "x.pt"
+    assert (tmp_path / "right" / "report.json").is_file()
+    wrong = evaluate_predictor(_oracle(data, flip_class=True), data, "test", out=tmp_path / "wrong", plots=False)
+    assert wrong.map50 == pytest.approx(0.0) and wrong.face.shares()["wrong"] == pytest.approx(1.0)
+
+
+def test_evaluate_predictor_refuses_other_classes(tmp_path: Path, make_yolo_dataset) -> None:
+    from detector.evaluate import evaluate_predictor
+
+    data = make_yolo_dataset()
+    oracle = _oracle(data)
+    oracle.names = {0: "angry", 1: "happy"}
+    with pytest.raises(ModelError, match="predicts"):
+        evaluate_predictor(oracle, data, "test", out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -85,3 +85,97 @@ def test_review_rejects_unknown_labels(tmp_path: Path) -> None:
     bad.write_text("image,face,label\na.jpg,0,happy\n")
     with pytest.raises(DatasetError, match="label must be"):
         read_review(bad)
+
+
+# --- real scenes labelled by a classifier ---------------------------------------------------------
+class _ScriptedClassifier:
+    """p_smile by face width (integer px), so each face's fate is known in advance."""
+
+    def __init__(self, p_by_width: dict[int, float]) -> None:
+        self.p_by_width = p_by_width
+
+    def probs(self, image, xyxy):  # noqa: ANN001, ANN201
+        import numpy as np
+
+        p = [self.p_by_width[int(round(b[2] - b[0]))] for b in xyxy]
+        return np.array([[1 - v, v] for v in p]).reshape(-1, 2)
+
+
+def _scene_export(root: Path) -> None:
+    import cv2
+    import numpy as np
+
+    # One picture per split with three faces: 40 px (smile-sure), 60 px (unsure), 30 px (neutral-sure),
+    # and a 10 px face that is too small to label.
+    for folder in ("train", "valid", "test"):
+        (root / folder / "images").mkdir(parents=True)
+        (root / folder / "labels").mkdir(parents=True)
+        img = np.full((100, 200, 3), 120, np.uint8)
+        img[10:50, 10:50] = 255
+        cv2.imwrite(str(root / folder / "images" / "a.jpg"), img)
+        boxes = [(10, 10, 50, 50), (100, 20, 160, 80), (60, 60, 90, 90), (170, 5, 180, 15)]
+        lines = [f"0 {(x1 + x2) / 400} {(y1 + y2) / 200} {(x2 - x1) / 200} {(y2 - y1) / 100}\n"
+                 for x1, y1, x2, y2 in boxes]
+        (root / folder / "labels" / "a.txt").write_text("".join(lines))
+
+
+@pytest.mark.parametrize(("p", "width", "expected"), [
+    (0.0, 50, 0), (0.15, 50, 0), (0.16, 50, None), (0.5, 50, None), (0.89, 50, None), (0.9, 50, 1),
+    (1.0, 50, 1), (1.0, 19.9, None), (0.0, 20, 0),
+])
+def test_autolabel_rule(p: float, width: float, expected: int | None) -> None:
+    from detector.recipes import AutoLabelRule
+
+    assert AutoLabelRule().label(p, width) == expected
+
+
+def test_real_scenes_keep_confident_faces_paint_the_rest_and_mirror_train(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from detector.labels import read_label_file
+    from detector.recipes import build_real_scenes, paint_box
+
+    _scene_export(tmp_path / "src")
+    source_bytes = (tmp_path / "src" / "train" / "images" / "a.jpg").read_bytes()
+    clf = _ScriptedClassifier({40: 0.95, 60: 0.5, 30: 0.05, 10: 0.99})
+    report = build_real_scenes(tmp_path / "src", clf, tmp_path / "out")
+    assert report["splits"]["train"] == {"images": 2, "boxes": {"smile": 2, "neutral": 2}, "groups": 1,
+                                         "painted_faces": 2}
+    assert report["splits"]["val"]["images"] == 1 and report["splits"]["val"]["painted_faces"] == 2
+    assert not (tmp_path / "out" / "test").exists()          # scored with by-eye labels instead
+    rows = read_label_file(tmp_path / "out" / "train" / "labels" / "a.txt")
+    assert [r.class_id for r in rows] == [1, 0]
+    mirrored = read_label_file(tmp_path / "out" / "train" / "labels" / "a_mirror.txt")
+    for r, m in zip(rows, mirrored, strict=True):
+        assert m.class_id == r.class_id
+        assert np.allclose(m.xywhn, (1 - r.xywhn[0], *r.xywhn[1:]), atol=1e-4)
+    img = cv2.imread(str(tmp_path / "out" / "train" / "images" / "a.jpg"))
+    unsure = img[22:78, 102:158]
+    assert unsure.std() < 3                                   # the unsure face is one flat colour
+    assert len(list((tmp_path / "out" / "review").glob("train_*.png"))) == 1
+    assert (tmp_path / "src" / "train" / "images" / "a.jpg").read_bytes() == source_bytes  # never modified
+    src = cv2.imread(str(tmp_path / "src" / "train" / "images" / "a.jpg"))
+    src[10:30, 10:50] = 0                                     # half black, half white: median is white
+    paint_box(src, np.array([10, 10, 50, 50]))
+    assert (src[10:50, 10:50] == src[10, 10]).all()
+
+
+def test_real_scenes_require_an_images_folder(tmp_path: Path) -> None:
+    from detector.recipes import build_real_scenes
+
+    (tmp_path / "src" / "train").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="images/"):
+        build_real_scenes(tmp_path / "src", _ScriptedClassifier({}), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_mixed_yaml_lists_folders(tmp_path: Path) -> None:
+    import yaml
+
+    from detector.recipes import write_mixed_yaml
+
+    out = write_mixed_yaml(tmp_path / "m.yaml", [tmp_path / "a", tmp_path / "b"], [tmp_path / "v"], tmp_path / "t")
+    data = yaml.safe_load(out.read_text())
+    assert data["train"] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert data["names"] == {0: "neutral", 1: "smile"}

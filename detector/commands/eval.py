@@ -11,7 +11,14 @@ HELP = ("evaluate weights on a data.yaml split: mAP50, mAP50-95, precision/recal
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``exprdet eval``."""
-    parser.add_argument("--weights", type=Path, required=True, help="local detector .pt")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="local detector .pt (one-stage; default: the shipped weights)")
+    parser.add_argument("--pipeline", choices=("one-stage", "two-stage"), default="one-stage",
+                        help="one-stage: a YOLO detector; two-stage: face finder + expression CNN")
+    parser.add_argument("--cnn", type=Path, default=None,
+                        help="two-stage: CNN checkpoint (default weights/smile-neutral-cnn.pt)")
+    parser.add_argument("--face-model", default=None,
+                        help="two-stage: YuNet .onnx or 'haar' (default: the shared YuNet model, else Haar)")
     parser.add_argument("--data", type=Path, required=True, help="YOLO data.yaml")
     parser.add_argument("--split", default="test", help="split to score (default: test)")
     parser.add_argument("--conf", type=float, default=0.001,
@@ -35,12 +42,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print the headline numbers and where the report is."""
-    from detector.evaluate import evaluate_weights
+    from detector.evaluate import evaluate_predictor, evaluate_weights
+    from detector.paths import DEFAULT_WEIGHTS
 
-    r = evaluate_weights(args.weights, args.data, args.split, conf=args.conf, iou=args.iou,
-                         imgsz=args.imgsz, batch=args.batch, face_conf=args.face_conf,
-                         threads=args.threads, out=args.out, plots=not args.no_plots,
-                         compare_ultralytics=args.compare_ultralytics, classifier=args.classifier)
+    if args.pipeline == "two-stage":
+        from detector.twostage import SMILE_NEUTRAL_WEIGHTS, build_two_stage
+
+        cnn = args.cnn or SMILE_NEUTRAL_WEIGHTS
+        predictor = build_two_stage(args.face_model, cnn, threads=args.threads)
+        r = evaluate_predictor(predictor, args.data, args.split, face_conf=args.face_conf, out=args.out,
+                               plots=not args.no_plots,
+                               meta={"cnn": str(Path(cnn).resolve()), "face_finder": predictor.finder.name})
+    else:
+        r = evaluate_weights(args.weights or DEFAULT_WEIGHTS, args.data, args.split, conf=args.conf,
+                             iou=args.iou, imgsz=args.imgsz, batch=args.batch, face_conf=args.face_conf,
+                             threads=args.threads, out=args.out, plots=not args.no_plots,
+                             compare_ultralytics=args.compare_ultralytics, classifier=args.classifier)
     s = r.face.shares()
     pct = {k: "-" if v is None else f"{100 * v:.1f}%" for k, v in s.items()}
     print(f"{r.images} images, {r.instances} labelled faces ({r.meta['seconds']:.1f} s)")

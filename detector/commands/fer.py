@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="peak learning rate (1e-3 for adamw; use about 0.02 with sgd)")
     train.add_argument("--weight-decay", type=float, default=0.01,
                        help="weight decay (0.01 for adamw; use about 5e-4 with sgd)")
+    train.add_argument("--widths", type=int, nargs="+", default=[24, 48, 96, 192],
+                       help="channels of the four conv blocks (24 48 96 192)")
+    train.add_argument("--block-dropout", type=float, default=0.1,
+                       help="dropout after conv blocks 2-4 (0.1)")
     train.add_argument("--patience", type=int, default=8,
                        help="stop after N epochs without a better val accuracy (8; 0 = never)")
     train.add_argument("--init-from", type=Path, default=None,
@@ -77,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = ts.TrainConfig(epochs=args.epochs, max_minutes=args.max_minutes, batch=args.batch,
                              optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
                              patience=args.patience or None, seed=args.seed, threads=args.threads,
-                             init_from=str(args.init_from) if args.init_from else None)
+                             init_from=str(args.init_from) if args.init_from else None,
+                             arch=ts.Architecture(widths=tuple(args.widths), block_dropout=args.block_dropout))
         train, val, about = ts.training_data(args.task, args.shared, seed=args.seed, face_model=args.face_model,
                                              limit_per_class=args.limit_per_class, val_frac=cfg.val_frac,
                                              progress=progress)

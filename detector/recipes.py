@@ -564,7 +564,6 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     """
     import shutil
 
-    from detector.evaluate import evaluate_weights
     from detector.train import train, train_classifier
 
     if not (dataset / "data.yaml").is_file():
@@ -580,15 +579,7 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     if epochs is not None:
         det_args["epochs"] = epochs
     result = train(mixed, det_args.pop("model"), project=runs, name="detector", backbone=cls_best, **det_args)
-    scene_test = dataset.parent / "scene-test"
-    build_scene_test(shared / "data" / "faces-in-scenes" / "test", scene_test)
-    reports = {}
-    for label, data in (("test_composites", dataset / "data.yaml"), ("test_photos", dataset / "data_crops.yaml"),
-                        ("test_real_scenes", scene_test / "data.yaml")):
-        for suffix, clf in (("", None), ("+classifier", cls_best)):
-            rep = evaluate_weights(result.best, data, "test", imgsz=det_args["imgsz"], classifier=clf,
-                                   out=runs / f"eval_{label}{suffix.replace('+', '_')}")
-            reports[label + suffix] = rep.to_dict()
+    reports = evaluate_shipped_model(shared, result.best, cls_best, dataset=dataset, runs=runs)
     for src, dst in ((result.best, out_weights), (cls_best, out_weights.parent / "smile-neutral-cls.pt")):
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_suffix(".pt.tmp")
@@ -596,3 +587,44 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
         tmp.replace(dst)
     return {"classifier": str(cls_best), "detector": str(result.best), "seconds": result.seconds,
             "weights": str(out_weights), "reports": reports}
+
+
+def evaluate_shipped_model(shared: Path, weights: Path, classifier: Path, *, dataset: Path, runs: Path,
+                           imgsz: int | None = None) -> dict[str, dict]:
+    """Score a detector (alone and with the crop classifier) on the three test sets of the recipe.
+
+    The composites of test people in unseen scenes (``dataset/data.yaml``), the test people's
+    photos (``dataset/data_crops.yaml``) and the real scenes of ``faces-in-scenes/test`` with
+    by-eye labels (rebuilt into ``<dataset parent>/scene-test``). Each report folder is
+    ``runs/eval_<set>[_classifier]``; ``runs/eval_summary.md`` is the table of all six.
+
+    Example:
+        >>> # evaluate_shipped_model(Path("../shared"), Path("weights/smile-neutral-yolo11n.pt"),
+        >>> #     Path("weights/smile-neutral-cls.pt"), dataset=Path("datasets/smile-neutral-scenes"),
+        >>> #     runs=Path("runs/ship"))
+    """
+    from detector.evaluate import evaluate_weights
+
+    for name in ("data.yaml", "data_crops.yaml"):
+        if not (dataset / name).is_file():
+            raise DatasetError(dataset / name, "not found: build the dataset first (exprdet ship --data-only)")
+    scene_test = dataset.parent / "scene-test"
+    build_scene_test(shared / "data" / "faces-in-scenes" / "test", scene_test)
+    reports: dict[str, dict] = {}
+    lines = ["| test set | pipeline | images | faces | mAP50 | mAP50-95 | right | wrong class | missed |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, data in (("test_photos", dataset / "data_crops.yaml"), ("test_composites", dataset / "data.yaml"),
+                        ("test_real_scenes", scene_test / "data.yaml")):
+        for suffix, clf in (("", None), ("+classifier", classifier)):
+            rep = evaluate_weights(weights, data, "test", imgsz=imgsz, classifier=clf,
+                                   out=runs / f"eval_{label}{suffix.replace('+', '_')}")
+            reports[label + suffix] = rep.to_dict()
+            sh = rep.face.shares()
+            pct = {k: "-" if v is None else f"{100 * v:.1f} %" for k, v in sh.items()}
+            lines.append(f"| {label.removeprefix('test_').replace('_', ' ')} | "
+                         f"{'one-stage + classifier' if clf else 'one-stage'} | {rep.images} | {rep.instances} | "
+                         f"{rep.map50:.3f} | {rep.map50_95:.3f} | {pct['right']} | {pct['wrong']} | {pct['missed']} |")
+    runs.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(runs / "eval_summary.md", "\n".join(lines) + "\n")
+    atomic_write_json(runs / "eval_summary.json", reports)
+    return reports

@@ -179,3 +179,12 @@ def test_mixed_yaml_lists_folders(tmp_path: Path) -> None:
     data = yaml.safe_load(out.read_text())
     assert data["train"] == [str(tmp_path / "a"), str(tmp_path / "b")]
     assert data["names"] == {0: "neutral", 1: "smile"}
+
+
+def test_evaluate_shipped_model_needs_the_built_dataset(tmp_path: Path) -> None:
+    from detector.recipes import evaluate_shipped_model
+
+    with pytest.raises(DatasetError, match="exprdet ship --data-only"):
+        evaluate_shipped_model(tmp_path, tmp_path / "w.pt", tmp_path / "c.pt", dataset=tmp_path / "missing",
+                               runs=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()

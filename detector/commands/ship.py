@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="where to copy best.pt")
     parser.add_argument("--epochs", type=int, default=None, help="detector epochs (default: the shipped 6)")
     parser.add_argument("--data-only", action="store_true", help="only build the dataset")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="only score --out (and the classifier beside it) on the three test sets")
+    parser.add_argument("--imgsz", type=int, default=None, help="--eval-only: inference size (default: trained)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +31,14 @@ def run(args: argparse.Namespace) -> int:
         report = build_smile_neutral_dataset(shared, args.dataset)
         print(json.dumps(report["splits"], indent=2))
         print(f"dataset written to {args.dataset}")
+        return 0
+    if args.eval_only:
+        from detector.recipes import evaluate_shipped_model
+
+        evaluate_shipped_model(shared, args.out, args.out.parent / "smile-neutral-cls.pt", dataset=args.dataset,
+                               runs=args.runs, imgsz=args.imgsz)
+        print((args.runs / "eval_summary.md").read_text(), end="")
+        print(f"reports: {args.runs}/eval_*")
         return 0
     summary = train_shipped_model(shared, args.out, dataset=args.dataset, runs=args.runs, epochs=args.epochs)
     print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))

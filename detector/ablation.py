@@ -319,6 +319,10 @@ class AblationSettings:
         overrides: Other Ultralytics training options (``key=value``).
         grouped: Subsets are whole groups (see :func:`nested_subsets`).
         split: Split every run is scored on (``test``; ``val`` picks ``best.pt``).
+        backbone: A local ``-cls`` checkpoint whose matching layers start every run (as
+            ``exprdet train --backbone``). The reference system started from pretrained weights;
+            from scratch, a nano detector stays at chance between the classes for tens of epochs
+            on a thousand photos. It must not have seen the test people.
 
     Example:
         >>> AblationSettings(epochs=2).to_dict()["epochs"]
@@ -332,11 +336,14 @@ class AblationSettings:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     grouped: bool = False
     split: str = "test"
+    backbone: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with the overrides sorted (the form stored and compared)."""
         d = asdict(self)
         d["overrides"] = dict(sorted(dict(self.overrides).items()))
+        if d["backbone"] is None:
+            del d["backbone"]  # ablations stored before the option existed still compare equal
         return d
 
 
@@ -465,8 +472,9 @@ def _check_config(path: Path, settings: AblationSettings,
         except json.JSONDecodeError as exc:
             raise DatasetError(path, f"not valid JSON ({exc})") from None
         if old.get("settings") != config["settings"]:
-            diff = [f"{k}: {old.get('settings', {}).get(k)!r} before, {v!r} now"
-                    for k, v in config["settings"].items() if old.get("settings", {}).get(k) != v]
+            before, now = old.get("settings", {}), config["settings"]
+            diff = [f"{k}: {before.get(k)!r} before, {now.get(k)!r} now"
+                    for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
             raise DetectorError(path, "this ablation was run with other settings ("
                                       + "; ".join(diff) + "); every run of an ablation must use "
                                       "identical hyperparameters: use another --out")
@@ -823,8 +831,9 @@ def run_ablation(
         else:
             # exist_ok: a training that died before its first checkpoint left an empty folder;
             # reuse it rather than let Ultralytics start "train-2".
+            extra = {"backbone": settings.backbone} if settings.backbone else {}
             result = train_fn(run_yaml, settings.model, resume=False,
-                              overrides={**dict(settings.overrides), "exist_ok": True}, **common)
+                              overrides={**dict(settings.overrides), "exist_ok": True}, **common, **extra)
         trained.append(name)
         report = eval_fn(result.best, run_yaml, settings.split, imgsz=settings.imgsz,
                          threads=threads, out=run_dir / "eval", plots=plots)

@@ -1287,6 +1287,24 @@ def build_default() -> TwoStageDetector:
     return TwoStageDetector(face, FER_WEIGHTS)
 
 
+def build_smile_neutral() -> TwoStageDetector:
+    """YuNet (shared model) + ``weights/smile-neutral-cnn.pt``: the two-stage pipeline with the
+    one-stage detector's classes, for ``exprdet bench --pipeline`` and side-by-side comparisons.
+
+    Raises:
+        ModelError: the YuNet model or the CNN weights are missing.
+
+    Example:
+        >>> det = build_smile_neutral()  # doctest: +SKIP
+        >>> det.names  # doctest: +SKIP
+        {0: 'neutral', 1: 'smile'}
+    """
+    face = default_face_model()
+    if face is None:
+        raise ModelError(shared_dir() / "models" / "face_detection_yunet.onnx", "YuNet model not found")
+    return TwoStageDetector(face, SMILE_NEUTRAL_WEIGHTS)
+
+
 # ----------------------------------------------------------------------------- command helpers
 def default_weights(task: str) -> Path:
     """Shipped checkpoint path of a task.

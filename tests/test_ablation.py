@@ -82,6 +82,7 @@ class FakeTrainer:
     def __call__(self, data: Any, model: Any, **kw: Any) -> Any:
         run = Path(kw["project"]).name
         self.calls.append((run, kw["resume"]))
+        self.backbones = [*getattr(self, "backbones", []), kw.get("backbone")]
         weights = Path(kw["project"]) / kw["name"] / "weights"
         weights.mkdir(parents=True, exist_ok=True)
         (weights / "last.pt").write_text("x")
@@ -443,3 +444,16 @@ def test_micro_ablation_trains_and_writes_table_and_plot(tmp_path: Path,
     # Re-running the same command trains nothing.
     assert main(argv) == 0
     assert "this call trained 0 and evaluated 0" in capsys.readouterr().out
+
+
+def test_backbone_starts_every_run_and_is_a_stored_setting(built: Path, tmp_path: Path) -> None:
+    out = tmp_path / "abl"
+    trainer = FakeTrainer()
+    run_ablation({"ds": built}, [10], out=out, settings=AblationSettings(epochs=2, backbone="/m/cls.pt"),
+                 train_fn=trainer, eval_fn=FakeEval(), progress=False)
+    assert trainer.backbones == ["/m/cls.pt"]
+    assert json.loads((out / "ablation.json").read_text())["settings"]["backbone"] == "/m/cls.pt"
+    with pytest.raises(DetectorError, match="backbone: '/m/cls.pt' before, None now"):
+        run_ablation({"ds": built}, [10], out=out, settings=AblationSettings(epochs=2),
+                     train_fn=FakeTrainer(), eval_fn=FakeEval(), progress=False)
+    assert "backbone" not in AblationSettings().to_dict()   # older ablation.json files still match

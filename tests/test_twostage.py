@@ -209,6 +209,13 @@ def test_shipped_smile_neutral_cnn_beats_chance(shared: Path) -> None:
     assert acc > 0.75, acc  # chance 0.5
 
 
+def test_smile_neutral_pipeline_has_the_detector_classes(yunet: Path) -> None:
+    shipped(ts.SMILE_NEUTRAL_WEIGHTS)
+    det = ts.build_smile_neutral()
+    assert det.names == {0: "neutral", 1: "smile"} and "yunet" in det.name
+    assert len(det.predict(np.zeros((240, 320, 3), np.uint8))) == 0   # no face, no box
+
+
 def test_two_stage_pipeline_classifies_fer_faces(shared: Path, yunet: Path) -> None:
     """End to end: YuNet finds the face in an upscaled FER2013 image, the CNN names it."""
     det = TwoStageDetector(yunet, shipped(ts.FER_WEIGHTS))

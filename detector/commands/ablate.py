@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seeds are FIRST..FIRST+SEEDS-1 (default: 0)")
     parser.add_argument("--model", default="yolo11n.yaml",
                         help="yolo11n.yaml (default), yolov5n.yaml, ... or a local .pt")
+    parser.add_argument("--backbone", type=Path, default=None,
+                        help="local -cls .pt whose matching layers start every run (as exprdet train "
+                             "--backbone); it must not have seen the test people")
     parser.add_argument("--epochs", type=_positive, default=50, help="epochs (default: 50)")
     parser.add_argument("--batch", type=_positive, default=16, help="batch size (default: 16)")
     parser.add_argument("--imgsz", type=_positive, default=640,
@@ -76,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = parse_overrides(args.overrides)
     check_model_source(args.model)  # a typo should fail before any dataset is read
+    if args.backbone is not None:
+        check_model_source(args.backbone)
     datasets: dict[str, Path] = {}
     for spec in args.data:
         label, path = dataset_label(spec)
@@ -84,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         datasets[label] = path
     settings = AblationSettings(model=args.model, epochs=args.epochs, batch=args.batch,
                                 imgsz=args.imgsz, overrides=overrides, grouped=args.grouped,
-                                split=args.split)
+                                split=args.split,
+                                backbone=str(args.backbone.resolve()) if args.backbone else None)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     result = run_ablation(datasets, args.sizes, seeds=seeds, out=args.out, settings=settings,
                           threads=args.threads, dry_run=args.dry_run, plots=not args.no_plots,

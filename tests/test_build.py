@@ -366,3 +366,17 @@ def test_cli_build_and_error_exit(tmp_path: Path, pool: Path,
     assert main(["build", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
     assert "pool folder not found" in capsys.readouterr().err
 
+
+
+def test_atomic_writes_get_ordinary_file_modes(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from detector.fileio import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        mode = stat.S_IMODE(atomic_write_text(tmp_path / "w.txt", "x").stat().st_mode)
+    finally:
+        os.umask(umask)
+    assert mode == 0o644   # not mkstemp's 0600: shipped weights and reports must be readable by others

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="channels of the four conv blocks (24 48 96 192)")
     train.add_argument("--block-dropout", type=float, default=0.1,
                        help="dropout after conv blocks 2-4 (0.1)")
+    train.add_argument("--input-blur", type=float, default=0.0,
+                       help="Gaussian sigma applied to crops at inference, stored in the checkpoint; 3.0 "
+                            "matches the blurred FER2013 train split of ../shared (docs/twostage.md)")
     train.add_argument("--patience", type=int, default=8,
                        help="stop after N epochs without a better val accuracy (8; 0 = never)")
     train.add_argument("--init-from", type=Path, default=None,
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
                                              progress=progress)
         print(f"train {len(train)} crops {train.counts()}")
         print(f"val   {len(val)} crops {val.counts()}")
-        r = ts.train_cnn(train, out, cfg, val, meta={"data": about}, progress=progress)
+        r = ts.train_cnn(train, out, cfg, val, preprocess=ts.Preprocess(blur_sigma=args.input_blur),
+                         meta={"data": about}, progress=progress)
         print(f"best epoch {r.best_epoch}/{r.epochs_run}: val accuracy {100 * r.val_accuracy:.1f} %, "
               f"macro-F1 {r.val_macro_f1:.3f}; {r.minutes:.1f} min, stopped by {r.stopped_by}")
         print(f"checkpoint: {r.weights}")

@@ -227,7 +227,9 @@ def test_two_stage_pipeline_classifies_fer_faces(shared: Path, yunet: Path) -> N
         if len(d):
             found += 1
             right += int(d.class_id[0] == label)
-    assert found >= 15 and right / found > 0.6, (right, found)
+    # 7-way, chance 0.14; the shipped CNN's test recall is 0.81 (happy) and 0.47 (neutral), so
+    # about 0.64 is expected here and 20 faces give a spread of about +-0.11.
+    assert found >= 15 and right / found > 0.4, (right, found)
 
 
 # ---------------------------------------------------------------------------- live loop, CLI, bench

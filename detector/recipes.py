@@ -297,25 +297,13 @@ def write_review_sheets(scene_dir: Path, cls_weights: Path, out: Path, per_sheet
     tiles, rows_out = [], ["n,image,face,width_px,p_smile"]
     for img_path in tqdm(list_images(scene_dir / "images"), desc="review sheets", unit="img"):
         img, xyxy = _scene_faces(scene_dir, img_path)
-        h, w = img.shape[:2]
         probs = classifier.probs(img, xyxy)
         for i, (box, p) in enumerate(zip(xyxy, probs, strict=True)):
-            # Some context around the box helps to judge masks, hands and blur.
-            cx, cy, side = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(box[2] - box[0], box[3] - box[1]) * 1.4
-            crop = img[int(max(0, cy - side / 2)):int(min(h, cy + side / 2)),
-                       int(max(0, cx - side / 2)):int(min(w, cx + side / 2))]
             n = len(tiles)
-            tile = cv2.copyMakeBorder(cv2.resize(crop, (128, 128)), 18, 0, 0, 0, cv2.BORDER_CONSTANT, value=0)
-            cv2.putText(tile, f"{n} {int(box[2] - box[0])}px s{p[1]:.2f}", (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        (255, 255, 255), 1)
-            tiles.append(tile)
+            tiles.append(_face_tile(img, box, f"{n} {int(box[2] - box[0])}px s{p[1]:.2f}", side=128, context=1.4))
             rows_out.append(f"{n},{img_path.name},{i},{int(box[2] - box[0])},{p[1]:.2f}")
     with atomic_dir(out) as tmp:
-        for k in range(0, len(tiles), per_sheet):
-            chunk = tiles[k:k + per_sheet]
-            chunk += [np.zeros_like(tiles[0])] * (per_sheet - len(chunk))
-            grid = np.vstack([np.hstack(chunk[r:r + 10]) for r in range(0, per_sheet, 10)])
-            cv2.imwrite(str(tmp / f"review_{k // per_sheet:02d}.png"), grid)
+        _write_sheets(tiles, tmp, prefix="review", cols=10, rows=per_sheet // 10)
         (tmp / "review_faces.csv").write_text("\n".join(rows_out) + "\n")
     return out
 
@@ -444,9 +432,10 @@ def write_mixed_yaml(out: Path, train: list[Path], val: list[Path], test: Path) 
     return out
 
 
-def _face_tile(img: np.ndarray, box: np.ndarray, text: str, side: int = 96) -> np.ndarray:
+def _face_tile(img: np.ndarray, box: np.ndarray, text: str, side: int = 96, context: float = 1.3) -> np.ndarray:
+    # Some context around the box helps a reviewer judge masks, hands and blur.
     h, w = img.shape[:2]
-    cx, cy, s = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(box[2] - box[0], box[3] - box[1]) * 1.3
+    cx, cy, s = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(box[2] - box[0], box[3] - box[1]) * context
     crop = img[int(max(0, cy - s / 2)):int(min(h, cy + s / 2)), int(max(0, cx - s / 2)):int(min(w, cx + s / 2))]
     if crop.size == 0:
         crop = np.zeros((side, side, 3), np.uint8)
@@ -457,7 +446,7 @@ def _face_tile(img: np.ndarray, box: np.ndarray, text: str, side: int = 96) -> n
 
 def _write_sheets(tiles: list[np.ndarray], out: Path, prefix: str, cols: int = 12, rows: int = 8) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    per = cols * rows
+    per = max(cols * rows, cols)
     for k in range(0, len(tiles), per):
         chunk = tiles[k:k + per] + [np.zeros_like(tiles[0])] * (per - len(tiles[k:k + per]))
         grid = np.vstack([np.hstack(chunk[r:r + cols]) for r in range(0, per, cols)])

@@ -188,3 +188,14 @@ def test_evaluate_shipped_model_needs_the_built_dataset(tmp_path: Path) -> None:
         evaluate_shipped_model(tmp_path, tmp_path / "w.pt", tmp_path / "c.pt", dataset=tmp_path / "missing",
                                runs=tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
+
+
+def test_review_sheets_number_every_face(shared: Path, tmp_path: Path) -> None:
+    from detector.paths import DEFAULT_CLASSIFIER
+    from detector.recipes import REVIEW_CSV, read_review, write_review_sheets
+
+    out = write_review_sheets(shared / "data" / "faces-in-scenes" / "test", DEFAULT_CLASSIFIER, tmp_path / "rev")
+    rows = (out / "review_faces.csv").read_text().splitlines()
+    faces = len(read_review(REVIEW_CSV))                      # the by-eye review covers every face
+    assert len(rows) == faces + 1 and rows[0] == "n,image,face,width_px,p_smile"
+    assert len(list(out.glob("review_*.png"))) == -(-faces // 40)

@@ -35,7 +35,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -769,9 +769,7 @@ def evaluate_weights(
         >>> #                      imgsz=320)
         >>> # r.map50, r.face.shares()
     """
-    import cv2
     import torch
-    from tqdm import tqdm
 
     if Path(str(weights)).suffix.lower() != ".pt":
         raise ModelError(weights, "evaluation needs trained weights: a local .pt file")
@@ -799,33 +797,18 @@ def evaluate_weights(
         from detector.refine import CropClassifier
 
         refiner = CropClassifier(classifier, model_names)
-    images = spec.images(split)
-    preds: list[Detections] = []
-    truths: list[Detections] = []
-    unlabelled = 0
+    def predict_batch(frames: list[np.ndarray]) -> list[Detections]:
+        # Class-agnostic NMS as in live detection: one box (and one expression) per face.
+        results = yolo.predict(frames, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
+                               agnostic_nms=True, verbose=False)
+        dets = [Detections.from_ultralytics(r) for r in results]
+        return dets if refiner is None else [refiner.refine(f, d) for f, d in zip(frames, dets, strict=True)]
+
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         stack.callback(torch.set_num_threads, before)  # leave the caller's setting as it was
         stack.enter_context(offline_ultralytics())
-        bar = stack.enter_context(tqdm(total=len(images), desc=f"eval {split}", unit="img"))
-        for i in range(0, len(images), batch):
-            chunk = images[i:i + batch]
-            frames = []
-            for path in chunk:
-                frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-                if frame is None:
-                    raise DatasetError(path, "cannot be read as an image")
-                frames.append(frame)
-            # Class-agnostic NMS as in live detection: one box (and one expression) per face.
-            results = yolo.predict(frames, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
-                                   agnostic_nms=True, verbose=False)
-            for path, frame, result in zip(chunk, frames, results, strict=True):
-                dets = Detections.from_ultralytics(result)
-                preds.append(refiner.refine(frame, dets) if refiner is not None else dets)
-                h, w = frame.shape[:2]
-                truths.append(load_truth(path, (w, h), spec.names))
-                unlabelled += not label_path_for(path).is_file()
-            bar.update(len(chunk))
+        preds, truths, unlabelled = _predict_split(spec, split, predict_batch, batch)
     report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou)
     seconds = time.perf_counter() - start
     if unlabelled:
@@ -896,26 +879,14 @@ def evaluate_predictor(
         >>> #                        "datasets/smile-neutral-scenes/data_crops.yaml")
         >>> # r.map50, r.face.shares()
     """
-    import cv2
-    from tqdm import tqdm
 
     spec = load_data_yaml(data, require=(split,))
     names = {int(k): str(v) for k, v in dict(predictor.names).items()}
     label = str(getattr(predictor, "name", type(predictor).__name__))
     if names != spec.names:
         raise ModelError(label, f"predicts {list(names.values())} but {spec.path} has {list(spec.names.values())}")
-    preds: list[Detections] = []
-    truths: list[Detections] = []
-    unlabelled = 0
     start = time.perf_counter()
-    for path in tqdm(spec.images(split), desc=f"eval {split}", unit="img"):
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise DatasetError(path, "cannot be read as an image")
-        preds.append(predictor.predict(frame))
-        h, w = frame.shape[:2]
-        truths.append(load_truth(path, (w, h), spec.names))
-        unlabelled += not label_path_for(path).is_file()
+    preds, truths, unlabelled = _predict_split(spec, split, lambda frames: [predictor.predict(f) for f in frames], 1)
     report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou)
     notes = [f"{unlabelled} images have no label file and count as background images"] if unlabelled else []
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in label).strip("-")
@@ -925,6 +896,33 @@ def evaluate_predictor(
                    "notes": notes, **dict(meta or {})}
     report.save(out_dir, plots=plots)
     return report
+
+
+def _predict_split(spec: Any, split: str, predict_batch: Callable[[list[np.ndarray]], list[Detections]],
+                   batch: int) -> tuple[list[Detections], list[Detections], int]:
+    """Predictions, ground truths and the count of images without a label file, for one split."""
+    import cv2
+    from tqdm import tqdm
+
+    images = spec.images(split)
+    preds: list[Detections] = []
+    truths: list[Detections] = []
+    unlabelled = 0
+    with tqdm(total=len(images), desc=f"eval {split}", unit="img") as bar:
+        for i in range(0, len(images), batch):
+            chunk = images[i:i + batch]
+            frames = []
+            for path in chunk:
+                frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if frame is None:
+                    raise DatasetError(path, "cannot be read as an image")
+                frames.append(frame)
+                h, w = frame.shape[:2]
+                truths.append(load_truth(path, (w, h), spec.names))
+                unlabelled += not label_path_for(path).is_file()
+            preds += predict_batch(frames)
+            bar.update(len(chunk))
+    return preds, truths, unlabelled
 
 
 def ultralytics_val(weights: str | Path, data: str | Path, split: str, *, imgsz: int,

@@ -390,8 +390,8 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
             has its own argument (epochs, batch, imgsz, ...).
 
     Example:
-        >>> parse_overrides(["mosaic=0.5", "fliplr=0.5", "cos_lr=true", "optimizer=SGD"])
-        {'mosaic': 0.5, 'fliplr': 0.5, 'cos_lr': True, 'optimizer': 'SGD'}
+        >>> parse_overrides(["mosaic=0.5", "fliplr=0.5", "cos_lr=true", "optimizer=SGD", "auto_augment=None"])
+        {'mosaic': 0.5, 'fliplr': 0.5, 'cos_lr': True, 'optimizer': 'SGD', 'auto_augment': None}
     """
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -399,8 +399,12 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise DetectorError(None, f"override {pair!r} must look like key=value")
+        if value.strip().lower() in ("", "none", "null"):
+            # `yolo` itself reads none/None as None (auto_augment=None); YAML alone would keep "None".
+            out[key] = None
+            continue
         try:
-            out[key] = yaml.safe_load(value) if value.strip() else None
+            out[key] = yaml.safe_load(value)
         except yaml.YAMLError:
             out[key] = value
     check_overrides(out)

@@ -172,6 +172,10 @@ def test_parse_overrides() -> None:
     with pytest.raises(ModelError, match="nothing is downloaded"):
         parse_overrides(["pretrained=yolo11n.pt"])
     assert parse_overrides(["pretrained=false"]) == {"pretrained": False}
+    # As with the `yolo` command, none/None/null and an empty value all mean None, not the string.
+    for value in ("None", "none", "null", ""):
+        assert parse_overrides([f"auto_augment={value}"]) == {"auto_augment": None}
+    assert parse_overrides(["optimizer=Nonesuch"]) == {"optimizer": "Nonesuch"}
 
 
 def test_resume_without_checkpoint(tmp_path: Path, make_yolo_dataset) -> None:

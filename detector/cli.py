@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-fer": ("detector.fer", "import FER2013 class folders as a pool of whole-face crops"),
     "autolabel": ("detector.commands.autolabel", "box faces in photos/frames of known expression"),
     "build": ("detector.commands.build", "build a leakage-free YOLO dataset"),
+    "crops": ("detector.crops", "cut a dataset's labelled faces into class folders for a crop classifier"),
     "train": ("detector.commands.train", "train a YOLO detector (no downloads)"),
     "eval": ("detector.commands.eval", "evaluate weights on a dataset split"),
     "detect": ("detector.commands.detect", "detect expressions on webcam, video, images"),

@@ -428,6 +428,13 @@ def check_overrides(overrides: Mapping[str, Any]) -> None:
             raise DetectorError(None, f"unknown Ultralytics option '{key}'{hint}")
         if key in WEIGHT_OVERRIDES and isinstance(value, str):
             check_model_source(value)
+    from ultralytics.cfg import check_cfg
+
+    try:
+        # Ultralytics' own type and range checks, here rather than as a traceback minutes into a run.
+        check_cfg(dict(overrides), hard=True)
+    except (TypeError, ValueError) as exc:
+        raise DetectorError(None, f"bad Ultralytics option value: {exc}") from None
 
 
 # --------------------------------------------------------------------------- training

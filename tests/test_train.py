@@ -176,6 +176,10 @@ def test_parse_overrides() -> None:
     for value in ("None", "none", "null", ""):
         assert parse_overrides([f"auto_augment={value}"]) == {"auto_augment": None}
     assert parse_overrides(["optimizer=Nonesuch"]) == {"optimizer": "Nonesuch"}
+    with pytest.raises(DetectorError, match="mosaic"):
+        parse_overrides(["mosaic=lots"])
+    with pytest.raises(DetectorError, match="fliplr"):
+        parse_overrides(["fliplr=1.5"])
 
 
 def test_resume_without_checkpoint(tmp_path: Path, make_yolo_dataset) -> None:

@@ -199,3 +199,29 @@ def test_review_sheets_number_every_face(shared: Path, tmp_path: Path) -> None:
     faces = len(read_review(REVIEW_CSV))                      # the by-eye review covers every face
     assert len(rows) == faces + 1 and rows[0] == "n,image,face,width_px,p_smile"
     assert len(list(out.glob("review_*.png"))) == -(-faces // 40)
+
+
+def test_autolabel_agreement_counts_labelled_and_agreeing_faces(tmp_path: Path) -> None:
+    from detector.recipes import autolabel_agreement
+
+    _scene_export(tmp_path / "scenes")
+    test_dir = tmp_path / "scenes" / "test"
+    # Human labels: 40 px smile, 60 px neutral, 30 px smile, 10 px neutral.
+    (test_dir / "labels" / "a.txt").write_text("".join(
+        f"{c} {rest}" for c, rest in zip("1010", [
+            line.split(" ", 1)[1] for line in (test_dir / "labels" / "a.txt").read_text().splitlines(keepends=True)
+        ], strict=True)))
+    clf = _ScriptedClassifier({40: 0.95, 60: 0.5, 30: 0.05, 10: 0.99})
+    got = autolabel_agreement(test_dir, clf)
+    # 40 px: labelled smile (agrees); 60 px: unsure; 30 px: labelled neutral (disagrees); 10 px: too small.
+    assert (got["faces"], got["labelled"], got["agree"], got["agree_share"]) == (4, 2, 1, 0.5)
+    # Argmax: 40 smile right, 60 smile wrong, 30 neutral wrong, 10 smile wrong.
+    assert got["argmax_right"] == 1
+
+
+def test_autolabel_agreement_names_a_folder_without_images(tmp_path: Path) -> None:
+    from detector.errors import DatasetError
+    from detector.recipes import autolabel_agreement
+
+    with pytest.raises(DatasetError, match="images/"):
+        autolabel_agreement(tmp_path, _ScriptedClassifier({}))

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=RUNS_DIR / "ship")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="where to copy best.pt")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="detector epochs (default: the shipped recipe's 16, capped at 1.85 h)")
+                        help="detector epochs (default: the shipped recipe's 16, capped at 1.5 h)")
     parser.add_argument("--data-only", action="store_true", help="only build the dataset")
     parser.add_argument("--eval-only", action="store_true",
                         help="only score --out (and the classifier beside it) on the three test sets")

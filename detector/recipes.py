@@ -268,12 +268,19 @@ class _SplitWriter:
 
 
 def _scene_faces(scene_dir: Path, img_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    img, xyxy, _ = _scene_faces_with_classes(scene_dir, img_path)
+    return img, xyxy
+
+
+def _scene_faces_with_classes(scene_dir: Path, img_path: Path,
+                              num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     img = cv2.imread(str(img_path))
     if img is None:
         raise DatasetError(img_path, "unreadable image")
     h, w = img.shape[:2]
-    rows = read_label_file(scene_dir / "labels" / f"{img_path.stem}.txt")
-    return img, xywhn_to_xyxy(np.array([r.xywhn for r in rows]).reshape(-1, 4), (w, h))
+    rows = read_label_file(scene_dir / "labels" / f"{img_path.stem}.txt", num_classes=num_classes)
+    xyxy = xywhn_to_xyxy(np.array([r.xywhn for r in rows]).reshape(-1, 4), (w, h))
+    return img, xyxy, np.array([r.class_id for r in rows], dtype=int)
 
 
 def _image_wh(path: Path) -> tuple[int, int]:
@@ -496,17 +503,16 @@ def autolabel_agreement(labelled_dir: Path, classifier: Path | CropClassifier,
         raise DatasetError(labelled_dir, "expected images/ and labels/ with human class labels")
     faces = argmax_right = labelled = agree = 0
     for img_path in list_images(labelled_dir / "images"):
-        rows = read_label_file(labelled_dir / "labels" / f"{img_path.stem}.txt", num_classes=len(NAMES))
-        if not rows:
+        img, xyxy, human = _scene_faces_with_classes(labelled_dir, img_path, num_classes=len(NAMES))
+        if not len(xyxy):
             continue
-        img, xyxy = _scene_faces(labelled_dir, img_path)
-        for row, box, p in zip(rows, xyxy, classifier.probs(img, xyxy), strict=True):
+        for truth, box, p in zip(human, xyxy, classifier.probs(img, xyxy), strict=True):
             faces += 1
-            argmax_right += int(int(p[1] >= 0.5) == row.class_id)
+            argmax_right += int(int(p[1] >= 0.5) == truth)
             cls = rule.label(float(p[1]), float(box[2] - box[0]))
             if cls is not None:
                 labelled += 1
-                agree += int(cls == row.class_id)
+                agree += int(cls == truth)
     return {"faces": faces, "argmax_right": argmax_right, "labelled": labelled, "agree": agree,
             "agree_share": agree / labelled if labelled else None, "rule": asdict(rule)}
 

@@ -369,6 +369,10 @@ class AutoLabelRule:
         return None
 
 
+def _as_classifier(classifier: Path | CropClassifier) -> CropClassifier:
+    return CropClassifier(classifier, dict(enumerate(NAMES))) if isinstance(classifier, Path) else classifier
+
+
 def build_real_scenes(scene_root: Path, classifier: Path | CropClassifier, out: Path,
                       rule: AutoLabelRule | None = None, mirror_train: bool = True) -> dict:
     """Real scene pictures with their real faces labelled by a smile/neutral crop classifier.
@@ -386,8 +390,7 @@ def build_real_scenes(scene_root: Path, classifier: Path | CropClassifier, out: 
     """
     rule = rule or AutoLabelRule()
     source = str(classifier) if isinstance(classifier, Path) else type(classifier).__name__
-    if isinstance(classifier, Path):
-        classifier = CropClassifier(classifier, dict(enumerate(NAMES)))
+    classifier = _as_classifier(classifier)
     report: dict = {"source": str(scene_root), "classifier": source, "rule": asdict(rule), "splits": {}}
     with atomic_dir(out) as tmp:
         for split, folder in (("train", "train"), ("val", "valid")):
@@ -496,11 +499,10 @@ def autolabel_agreement(labelled_dir: Path, classifier: Path | CropClassifier,
         >>> # autolabel_agreement(Path("datasets/scene-test/test"), Path("weights/smile-neutral-cls.pt"))
         >>> # {'faces': 45, 'argmax_right': 31, 'labelled': 33, 'agree': 29, ...}
     """
-    rule = rule or AutoLabelRule()
-    if isinstance(classifier, Path):
-        classifier = CropClassifier(classifier, dict(enumerate(NAMES)))
     if not (labelled_dir / "images").is_dir():
         raise DatasetError(labelled_dir, "expected images/ and labels/ with human class labels")
+    rule = rule or AutoLabelRule()
+    classifier = _as_classifier(classifier)
     faces = argmax_right = labelled = agree = 0
     for img_path in list_images(labelled_dir / "images"):
         img, xyxy, human = _scene_faces_with_classes(labelled_dir, img_path, num_classes=len(NAMES))

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "detect": ("detector.commands.detect", "detect expressions on webcam, video, images"),
     "demo": ("detector.commands.demo", "run the shipped model on a built-in default"),
     "bench": ("detector.commands.bench", "end-to-end speed benchmark"),
+    "bench-train": ("detector.commands.bench_train", "training throughput at each torch thread count"),
     "ablate": ("detector.commands.ablate", "dataset-size ablation"),
     "ship": ("detector.commands.ship", "rebuild the shipped smile/neutral detector end to end"),
     "twostage": ("detector.commands.fer", "two-stage baseline CNN: train / eval (FER2013, neutral/smile)"),

@@ -618,12 +618,16 @@ def train_classifier(
     seed: int = 0,
     name: str | None = None,
     project: str | Path | None = None,
+    resume: bool = False,
     overrides: Mapping[str, Any] | None = None,
+    callbacks: Mapping[str, Callable[[Any], None]] | None = None,
 ) -> Path:
     """Train a YOLO classifier (expression of a face crop) on an ImageFolder; return best.pt.
 
     Augmentation defaults to :data:`CLASSIFIER_AUGMENT` (``auto_augment=None, erasing=0.0,
-    scale=0.1``); ``overrides`` wins over them.
+    scale=0.1``); ``overrides`` wins over them. With ``resume`` the run
+    ``<project>/<name>`` continues from its ``last.pt`` with the settings saved in it; a run
+    that already finished is returned as is. ``callbacks`` as in :func:`train`.
 
     Example:
         >>> # best = train_classifier("../shared/data/fer2013", imgsz=48, epochs=20, threads=2)
@@ -633,14 +637,29 @@ def train_classifier(
     root = check_classify_folder(data)
     merged = {**CLASSIFIER_AUGMENT, **dict(overrides or {})}
     check_overrides(merged)
-    yolo = load_yolo(model, task="classify")
+    project_dir = Path(project or RUNS_DIR).resolve()
+    name = name or Path(str(model)).stem
+    if resume:
+        run_dir = project_dir / name
+        last = run_dir / "weights" / "last.pt"
+        if not last.is_file():
+            raise ModelError(last, "no checkpoint to resume (check --name/--project, or start "
+                                   "without --resume)")
+        if not _is_resumable(last):
+            return run_dir / "weights" / "best.pt"
+        yolo = load_yolo(last, task="classify")
+        args: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(root)}
+    else:
+        yolo = load_yolo(model, task="classify")
+        args = {"data": str(root), "epochs": epochs, "batch": batch, "imgsz": imgsz, "seed": seed,
+                "project": str(project_dir), "name": name, **merged}
     before = torch.get_num_threads()
     _apply_threads(yolo, threads)
+    for event, func in (callbacks or {}).items():
+        yolo.add_callback(event, func)
     try:
         with offline_ultralytics():
-            yolo.train(data=str(root), epochs=epochs, batch=batch, imgsz=imgsz, seed=seed,
-                       project=str(Path(project or RUNS_DIR).resolve()),
-                       name=name or Path(str(model)).stem, **merged)
+            yolo.train(**args)
     finally:
         torch.set_num_threads(before)
     return Path(yolo.trainer.best)

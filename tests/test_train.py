@@ -280,6 +280,33 @@ def test_interrupted_training_resumes(tmp_path: Path, make_yolo_dataset) -> None
 
 
 @pytest.mark.slow
+def test_interrupted_classifier_resumes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    root = tmp_path / "crops"
+    for split in ("train", "val"):
+        for cls, value in (("neutral", 60), ("smile", 200)):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(4):
+                img = rng.normal(value, 10, (32, 32, 3)).clip(0, 255).astype(np.uint8)
+                cv2.imwrite(str(root / split / cls / f"{i}.png"), img)
+
+    def stop_after_first_epoch(trainer: Any) -> None:
+        if trainer.epoch == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(root, epochs=2, batch=8, imgsz=32, threads=1, name="cut", project=tmp_path,
+                         overrides={"plots": False}, callbacks={"on_fit_epoch_end": stop_after_first_epoch})
+    best = train_classifier(root, threads=1, name="cut", project=tmp_path, resume=True)
+    rows = (tmp_path / "cut" / "results.csv").read_text().strip().splitlines()
+    assert best.is_file() and len(rows) == 1 + 2  # both epochs in the same run folder
+    # Finished: resuming again returns best.pt without training.
+    assert train_classifier(root, name="cut", project=tmp_path, resume=True) == best
+    with pytest.raises(ModelError, match="no checkpoint"):
+        train_classifier(root, name="absent", project=tmp_path, resume=True)
+
+
+@pytest.mark.slow
 def test_backbone_and_classifier(tmp_path: Path, make_yolo_dataset) -> None:
     rng = np.random.default_rng(0)
     root = tmp_path / "crops"

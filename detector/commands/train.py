@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         best = train_classifier(args.data, args.model or DEFAULT_CLASSIFIER, epochs=args.epochs,
                                 batch=args.batch, imgsz=args.imgsz, threads=args.threads,
                                 seed=args.seed, name=args.name, project=args.project,
-                                overrides=overrides)
+                                resume=args.resume, overrides=overrides)
         print(f"best: {best}")
         return 0
     result = train(args.data, args.model or DEFAULT_MODEL, epochs=args.epochs, batch=args.batch,

@@ -578,8 +578,12 @@ DETECTOR_ARGS: dict = {
 }
 
 
+def _has_checkpoint(runs: Path, name: str) -> bool:
+    return (runs / name / "weights" / "last.pt").is_file()
+
+
 def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs: Path,
-                        epochs: int | None = None) -> dict:
+                        epochs: int | None = None, threads: int | None = None) -> dict:
     """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
 
     1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
@@ -593,6 +597,10 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
        people's photos as they are, and the real scenes of ``faces-in-scenes/test`` reviewed by eye;
     6. ``best.pt`` copied to ``out_weights`` and the classifier beside it as ``smile-neutral-cls.pt``.
 
+    Re-running with the same ``runs`` continues where a previous run stopped: a finished classifier
+    or detector is reused, an interrupted one resumes from its ``last.pt``. ``threads`` (torch
+    threads for both trainings) defaults to the recipe's 1.
+
     Example:
         >>> # train_shipped_model(Path("../shared"), Path("weights/smile-neutral-yolo11n.pt"),
         >>> #                     dataset=Path("datasets/smile-neutral-scenes"), runs=Path("runs/ship"))
@@ -604,8 +612,10 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     if not (dataset / "data.yaml").is_file():
         build_smile_neutral_dataset(shared, dataset)
     cls_args = dict(CLASSIFIER_ARGS)
+    if threads is not None:
+        cls_args["threads"] = threads
     cls_best = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
-                                **cls_args)
+                                resume=_has_checkpoint(runs, "classifier"), **cls_args)
     real = dataset.parent / "real-scenes"
     build_real_scenes(shared / "data" / "faces-in-scenes", cls_best, real)
     mixed = write_mixed_yaml(dataset.parent / "mixed.yaml", [dataset / "train" / "images", real / "train" / "images"],
@@ -613,7 +623,10 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     det_args = dict(DETECTOR_ARGS)
     if epochs is not None:
         det_args["epochs"] = epochs
-    result = train(mixed, det_args.pop("model"), project=runs, name="detector", backbone=cls_best, **det_args)
+    if threads is not None:
+        det_args["threads"] = threads
+    result = train(mixed, det_args.pop("model"), project=runs, name="detector", backbone=cls_best,
+                   resume=_has_checkpoint(runs, "detector"), **det_args)
     reports = evaluate_shipped_model(shared, result.best, cls_best, dataset=dataset, runs=runs)
     for src, dst in ((result.best, out_weights), (cls_best, out_weights.parent / "smile-neutral-cls.pt")):
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="where to copy best.pt")
     parser.add_argument("--epochs", type=int, default=None,
                         help="detector epochs (default: the shipped recipe's 16, capped at 1.5 h)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for both trainings (default: the recipe's 1; measure with "
+                             "`exprdet bench-train`)")
     parser.add_argument("--data-only", action="store_true", help="only build the dataset")
     parser.add_argument("--eval-only", action="store_true",
                         help="only score --out (and the classifier beside it) on the three test sets")
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         print((args.runs / "eval_summary.md").read_text(), end="")
         print(f"reports: {args.runs}/eval_*")
         return 0
-    summary = train_shipped_model(shared, args.out, dataset=args.dataset, runs=args.runs, epochs=args.epochs)
+    summary = train_shipped_model(shared, args.out, dataset=args.dataset, runs=args.runs, epochs=args.epochs,
+                                  threads=args.threads)
     print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))
     print(f"shipped weights: {summary['weights']}")
     return 0

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None,
                         help="detector epochs (default: the shipped recipe's 16, capped at 1.5 h)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for both trainings (default: the recipe's 1; measure with "
+                        help="torch threads for both trainings (default: the recipe's 2; measure with "
                              "`exprdet bench-train`)")
     parser.add_argument("--data-only", action="store_true", help="only build the dataset")
     parser.add_argument("--eval-only", action="store_true",

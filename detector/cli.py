@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-roboflow": ("detector.commands.import_roboflow", "import a Roboflow YOLO export"),
     "import-fer": ("detector.fer", "import FER2013 class folders as a pool of whole-face crops"),
     "autolabel": ("detector.commands.autolabel", "box faces in photos/frames of known expression"),
+    "autolabel-agreement": ("detector.commands.autolabel_agreement",
+                            "agreement of a crop classifier's auto-labels with human labels"),
     "build": ("detector.commands.build", "build a leakage-free YOLO dataset"),
     "crops": ("detector.crops", "cut a dataset's labelled faces into class folders for a crop classifier"),
     "train": ("detector.commands.train", "train a YOLO detector (no downloads)"),

@@ -29,7 +29,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from detector.dedupe import dhash64, dhash256, near_duplicate_pairs
-from detector.errors import DatasetError
+from detector.errors import DatasetError, ModelError
 from detector.faces import YuNetFaceFinder
 from detector.fileio import atomic_dir, atomic_write_json, atomic_write_text, list_images
 from detector.labels import format_yolo_line, read_label_file, xywhn_to_xyxy, xyxy_to_xywhn
@@ -370,7 +370,11 @@ class AutoLabelRule:
 
 
 def _as_classifier(classifier: Path | CropClassifier) -> CropClassifier:
-    return CropClassifier(classifier, dict(enumerate(NAMES))) if isinstance(classifier, Path) else classifier
+    if not isinstance(classifier, Path):
+        return classifier
+    if not classifier.is_file():
+        raise ModelError(classifier, "no such crop classifier file")
+    return CropClassifier(classifier, dict(enumerate(NAMES)))
 
 
 def build_real_scenes(scene_root: Path, classifier: Path | CropClassifier, out: Path,

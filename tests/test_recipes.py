@@ -225,3 +225,14 @@ def test_autolabel_agreement_names_a_folder_without_images(tmp_path: Path) -> No
 
     with pytest.raises(DatasetError, match="images/"):
         autolabel_agreement(tmp_path, _ScriptedClassifier({}))
+
+
+def test_autolabel_agreement_cli_names_a_missing_classifier(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from detector.cli import main
+
+    _scene_export(tmp_path / "scenes")
+    missing = tmp_path / "nope.pt"
+    assert main(["autolabel-agreement", str(missing), "--labelled", str(tmp_path / "scenes" / "test")]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "no such crop classifier" in err

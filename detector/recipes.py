@@ -245,6 +245,59 @@ def write_classifier_crops(faces: list[FaceSample], out: Path, size: int = 112, 
     return len(faces)
 
 
+FER_TO_SMILE_NEUTRAL = {"happy": "smile", "neutral": "neutral"}
+
+
+def build_classify_mix(classify: Path, fer_root: Path, out: Path,
+                       fer_classes: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
+    """A crop-classifier ImageFolder: ``classify`` plus FER2013 train faces in its train split.
+
+    ``classify`` is the recipe's ``<dataset>/classify`` (train/val/test of the photo people);
+    ``fer_root`` a FER2013 folder with ``train/<class>/``. FER2013's ``happy`` and ``neutral``
+    train faces (48x48 grayscale; other people, other cameras) join the train split as
+    ``smile`` and ``neutral``; val and test stay the photo people's alone, so validation
+    accuracy compares with a classifier trained without FER2013. Files are symbolic links
+    (nothing is copied or changed); the folder is replaced atomically.
+
+    Returns:
+        Image counts per split and class.
+
+    Example:
+        >>> # build_classify_mix(Path("datasets/smile-neutral-scenes/classify"),
+        >>> #                    Path("../shared/data/fer2013"), Path("datasets/classify-fer"))
+        >>> # {'train': {'neutral': 7852, 'smile': 10140}, 'val': {...}, 'test': {...}}
+    """
+    fer_classes = fer_classes or FER_TO_SMILE_NEUTRAL
+    for split in ("train", "val"):
+        for name in NAMES:
+            if not (classify / split / name).is_dir():
+                raise DatasetError(classify / split / name, "missing: expected <classify>/<split>/<class>/")
+    for fer_name, name in fer_classes.items():
+        if name not in NAMES:
+            raise DatasetError(fer_root, f"FER class {fer_name!r} maps to {name!r}, not one of {NAMES}")
+        if not (fer_root / "train" / fer_name).is_dir():
+            raise DatasetError(fer_root / "train" / fer_name, "missing: expected FER2013 train/<class>/")
+    counts: dict[str, dict[str, int]] = {}
+    with atomic_dir(out) as tmp:
+        for split in SPLITS:
+            if not (classify / split).is_dir():
+                continue
+            counts[split] = {}
+            for name in NAMES:
+                (tmp / split / name).mkdir(parents=True)
+                files = list_images(classify / split / name)
+                for f in files:
+                    (tmp / split / name / f.name).symlink_to(f.resolve())
+                counts[split][name] = len(files)
+        for fer_name, name in fer_classes.items():
+            files = list_images(fer_root / "train" / fer_name)
+            for f in files:
+                (tmp / "train" / name / f"fer_{fer_name}_{f.name}").symlink_to(f.resolve())
+            counts["train"][name] += len(files)
+        atomic_write_json(tmp / "counts.json", counts)
+    return counts
+
+
 class _SplitWriter:
     def __init__(self, root: Path) -> None:
         self.root = root

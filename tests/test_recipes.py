@@ -6,6 +6,8 @@ import collections
 import csv
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from detector.errors import DatasetError
@@ -236,3 +238,41 @@ def test_autolabel_agreement_cli_names_a_missing_classifier(tmp_path: Path,
     assert main(["autolabel-agreement", str(missing), "--labelled", str(tmp_path / "scenes" / "test")]) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "no such crop classifier" in err
+
+
+def test_build_classify_mix_adds_fer_faces_to_train_only(tmp_path: Path) -> None:
+    from detector.recipes import build_classify_mix
+
+    img = np.full((8, 8, 3), 128, np.uint8)
+    for split, n in (("train", 2), ("val", 1), ("test", 1)):
+        for cls in ("neutral", "smile"):
+            (tmp_path / "classify" / split / cls).mkdir(parents=True)
+            for i in range(n):
+                cv2.imwrite(str(tmp_path / "classify" / split / cls / f"{i}.jpg"), img)
+    for cls, n in (("happy", 3), ("neutral", 1), ("sad", 5)):
+        (tmp_path / "fer" / "train" / cls).mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(tmp_path / "fer" / "train" / cls / f"{i}.jpg"), img[:, :, 0])
+    out = tmp_path / "mix"
+    counts = build_classify_mix(tmp_path / "classify", tmp_path / "fer", out)
+    assert counts == {"train": {"neutral": 3, "smile": 5}, "val": {"neutral": 1, "smile": 1},
+                      "test": {"neutral": 1, "smile": 1}}
+    smiles = sorted(p.name for p in (out / "train" / "smile").iterdir())
+    assert smiles == ["0.jpg", "1.jpg", "fer_happy_0.jpg", "fer_happy_1.jpg", "fer_happy_2.jpg"]
+    assert (out / "train" / "smile" / "fer_happy_0.jpg").is_symlink()
+    assert not any(p.name.startswith("fer_") for p in (out / "val").rglob("*"))
+    # Re-running replaces the folder with the same content.
+    assert build_classify_mix(tmp_path / "classify", tmp_path / "fer", out) == counts
+
+
+def test_build_classify_mix_names_a_missing_fer_class(tmp_path: Path) -> None:
+    from detector.errors import DatasetError
+    from detector.recipes import build_classify_mix
+
+    for split in ("train", "val"):
+        for cls in ("neutral", "smile"):
+            (tmp_path / "classify" / split / cls).mkdir(parents=True)
+    (tmp_path / "fer" / "train" / "neutral").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="happy"):
+        build_classify_mix(tmp_path / "classify", tmp_path / "fer", tmp_path / "mix")
+    assert not (tmp_path / "mix").exists()

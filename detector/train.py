@@ -461,6 +461,32 @@ def _apply_threads(yolo: Any, threads: int | None) -> int:
     return threads
 
 
+def _checkpoint_to_resume(run_dir: Path) -> Path | None:
+    """``last.pt`` to continue; None when that run already finished."""
+    last = run_dir / "weights" / "last.pt"
+    if not last.is_file():
+        raise ModelError(last, "no checkpoint to resume (check --name/--project, or start "
+                               "without --resume)")
+    return last if _is_resumable(last) else None
+
+
+def _fit(yolo: Any, args: Mapping[str, Any], threads: int | None,
+         callbacks: Mapping[str, Callable[[Any], None]] | None) -> int:
+    """Run ``yolo.train(**args)`` offline with our threads and callbacks; return the threads used."""
+    import torch
+
+    before = torch.get_num_threads()
+    used_threads = _apply_threads(yolo, threads)
+    for event, func in (callbacks or {}).items():
+        yolo.add_callback(event, func)
+    try:
+        with offline_ultralytics():
+            yolo.train(**args)
+    finally:
+        torch.set_num_threads(before)  # the caller's setting, not ours, after we return
+    return used_threads
+
+
 def _is_resumable(last: Path) -> bool:
     import torch
 
@@ -539,16 +565,13 @@ def train(
 
     if resume:
         run_dir = project_dir / name
-        last = run_dir / "weights" / "last.pt"
-        if not last.is_file():
-            raise ModelError(last, "no checkpoint to resume (check --name/--project, or start "
-                                   "without --resume)")
-        if not _is_resumable(last):
+        last = _checkpoint_to_resume(run_dir)
+        if last is None:
             # Re-running a finished pipeline step is safe: report the run instead of retraining.
             import torch
 
-            return TrainResult(run_dir / "weights" / "best.pt", last, run_dir, 0.0,
-                               torch.get_num_threads())
+            return TrainResult(run_dir / "weights" / "best.pt", run_dir / "weights" / "last.pt", run_dir,
+                               0.0, torch.get_num_threads())
         yolo = load_yolo(last)
         args: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), **overrides}
         if data is not None:
@@ -569,18 +592,8 @@ def train(
         args = {"data": data, "epochs": epochs, "batch": batch, "imgsz": imgsz, "seed": seed,
                 "project": str(project_dir), "name": name, **overrides}
 
-    import torch
-
-    before = torch.get_num_threads()
-    used_threads = _apply_threads(yolo, threads)
-    for event, func in (callbacks or {}).items():
-        yolo.add_callback(event, func)
     start = time.perf_counter()
-    try:
-        with offline_ultralytics():
-            yolo.train(**args)
-    finally:
-        torch.set_num_threads(before)  # the caller's setting, not ours, after we return
+    used_threads = _fit(yolo, args, threads, callbacks)
     seconds = time.perf_counter() - start
     trainer = yolo.trainer
     run_dir = Path(trainer.save_dir)
@@ -632,7 +645,6 @@ def train_classifier(
     Example:
         >>> # best = train_classifier("../shared/data/fer2013", imgsz=48, epochs=20, threads=2)
     """
-    import torch
 
     root = check_classify_folder(data)
     merged = {**CLASSIFIER_AUGMENT, **dict(overrides or {})}
@@ -641,11 +653,8 @@ def train_classifier(
     name = name or Path(str(model)).stem
     if resume:
         run_dir = project_dir / name
-        last = run_dir / "weights" / "last.pt"
-        if not last.is_file():
-            raise ModelError(last, "no checkpoint to resume (check --name/--project, or start "
-                                   "without --resume)")
-        if not _is_resumable(last):
+        last = _checkpoint_to_resume(run_dir)
+        if last is None:
             return run_dir / "weights" / "best.pt"
         yolo = load_yolo(last, task="classify")
         args: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(root)}
@@ -653,15 +662,7 @@ def train_classifier(
         yolo = load_yolo(model, task="classify")
         args = {"data": str(root), "epochs": epochs, "batch": batch, "imgsz": imgsz, "seed": seed,
                 "project": str(project_dir), "name": name, **merged}
-    before = torch.get_num_threads()
-    _apply_threads(yolo, threads)
-    for event, func in (callbacks or {}).items():
-        yolo.add_callback(event, func)
-    try:
-        with offline_ultralytics():
-            yolo.train(**args)
-    finally:
-        torch.set_num_threads(before)
+    _fit(yolo, args, threads, callbacks)
     return Path(yolo.trainer.best)
 
 

@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from detector.commands import fraction
 from detector.paths import DEFAULT_WEIGHTS
 
 HELP = "end-to-end speed benchmark (PyTorch, ONNX, OpenVINO, extra pipelines) or --flicker"
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smooth", type=int, default=5, help="smoothing window for --flicker (5)")
     parser.add_argument("--max-frames", type=int, default=None,
                         help="frames per video for --flicker")
-    parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold (0.25)")
+    parser.add_argument("--conf", type=fraction, default=0.25, help="confidence threshold (0.25)")
     parser.add_argument("--imgsz-flicker", type=int, default=640,
                         help="inference size for --flicker (640)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from detector.commands import fraction
 from detector.paths import DEFAULT_WEIGHTS
 
 HELP = ("run the shipped model (or --weights) on a built-in clip made from scikit-image's "
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame rate of the generated clip (15)")
     parser.add_argument("--imgsz", type=int, default=None,
                         help="inference size (default: the size the model was trained at)")
-    parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold (0.25)")
+    parser.add_argument("--conf", type=fraction, default=0.25, help="confidence threshold (0.25)")
     parser.add_argument("--smooth", type=int, default=5, help="label smoothing window, 0 = off (5)")
     parser.add_argument("--max-frames", type=int, default=None, help="process only N frames")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from detector.commands import fraction
 from detector.paths import DEFAULT_WEIGHTS
 
 HELP = "detect expressions on a webcam, video, image, folder or rtsp/http stream"
@@ -25,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cnn-weights", default=None, metavar="CNN.pt",
                         help="two-stage CNN checkpoint (default weights/fer-cnn-7.pt; "
                              "weights/smile-neutral-cnn.pt for neutral/smile)")
-    parser.add_argument("--conf", type=float, default=0.25, help="confidence threshold (0.25)")
+    parser.add_argument("--conf", type=fraction, default=0.25, help="confidence threshold (0.25)")
+    parser.add_argument("--iou", type=fraction, default=None,
+                        help="NMS IoU: boxes overlapping a more confident one this much are dropped "
+                             "(default 0.5, see detector.inference.LIVE_NMS_IOU)")
     parser.add_argument("--imgsz", type=int, default=None,
                         help="inference size in pixels (default: the size the model was trained at)")
     parser.add_argument("--classifier", default=None, metavar="CLS.pt",
@@ -71,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
 
         detector = build_two_stage(args.face_model, args.cnn_weights, threads=args.threads)
     else:
-        detector = ExpressionDetector(args.weights, conf=args.conf, imgsz=args.imgsz,
+        from detector.inference import LIVE_NMS_IOU
+
+        iou = LIVE_NMS_IOU if args.iou is None else args.iou
+        detector = ExpressionDetector(args.weights, conf=args.conf, imgsz=args.imgsz, iou=iou,
                                       device=args.device, threads=args.threads, tracker=args.tracker,
                                       classifier=args.classifier)
     summary = run_detection(

@@ -10,6 +10,13 @@ Sources (all under ``../shared/data``):
 * ``roboflow-facial-emotion-7``: colour single-face pictures, happy -> smile and
   neutral -> neutral, kept in the export's own splits (grouped by source picture).
 
+Box convention: the people's photos are boxed by YuNet, the scenes by people, and the two
+differ (a human box is taller: on ``faces-in-scenes/train`` it reaches 15.6 % of the YuNet box's
+height higher and 13.2 % lower; IoU between the two around 0.6). A detector that learns both
+puts two boxes on one face. Since v5 every YuNet box that becomes a detector label is mapped to
+the human convention with :func:`to_human_box` (:data:`HUMAN_BOX_OFFSETS`, measured by
+:func:`measure_box_offsets`); the crop classifier keeps the YuNet crops.
+
 Outputs a YOLO dataset with ``train``, ``val``, ``test`` (composites of unseen people in
 unseen scenes) and ``test_crops`` (the test people's photos as they are).
 """
@@ -42,6 +49,14 @@ NAMES = ["neutral", "smile"]
 SPLITS = ("train", "val", "test")
 
 
+# Human-drawn face box relative to YuNet's, in units of the YuNet box's width/height:
+# (left, top, right, bottom) edge shifts. Medians over the 1,045 faces of faces-in-scenes/train
+# that YuNet also finds (IoU > 0.3): left -0.059, top -0.156, right +0.067, bottom +0.132; the
+# two side shifts are averaged (annotators are not left-handed; the asymmetry is noise).
+# valid/ gives -0.062/-0.165/+0.052/+0.178 and test/ -0.066/-0.213/+0.055/+0.153.
+HUMAN_BOX_OFFSETS: tuple[float, float, float, float] = (-0.063, -0.156, 0.063, 0.132)
+
+
 @dataclass
 class RecipeConfig:
     """Knobs of the recipe; the defaults are what the shipped model used."""
@@ -52,6 +67,10 @@ class RecipeConfig:
     crops_per_split: dict[str, int | None] = field(default_factory=lambda: {"train": 2000, "val": 300})
     roboflow_map: dict[str, str] = field(default_factory=lambda: {"happy": "smile", "neutral": "neutral"})
     max_side: int = 640
+    # Detector labels in the human box convention; (0, 0, 0, 0) keeps YuNet's boxes (v1-v4).
+    box_offsets: tuple[float, float, float, float] = HUMAN_BOX_OFFSETS
+
+
 
 
 def _read_labels_csv(root: Path) -> list[dict[str, str]]:
@@ -104,6 +123,62 @@ def smile_neutral_split(root: Path, ratios: tuple[float, float, float], seed: in
     return split_groups(items, ratios, seed), merged
 
 
+def to_human_box(xyxy: np.ndarray, image_wh: tuple[int, int],
+                 offsets: tuple[float, float, float, float] = HUMAN_BOX_OFFSETS) -> np.ndarray:
+    """Map face boxes from YuNet's convention to the human-drawn one, clipped to the image.
+
+    Args:
+        xyxy: ``(n, 4)`` or ``(4,)`` boxes in pixels.
+        image_wh: ``(width, height)`` of the image, for clipping.
+        offsets: ``(left, top, right, bottom)`` edge shifts in units of the box's width/height.
+
+    Returns:
+        Boxes of the same shape, as float64.
+
+    Example:
+        >>> to_human_box(np.array([10., 20., 110., 120.]), (200, 200), (-0.1, -0.2, 0.1, 0.1)).tolist()
+        [0.0, 0.0, 120.0, 130.0]
+    """
+    boxes = np.asarray(xyxy, np.float64)
+    flat = boxes.reshape(-1, 4)
+    w = (flat[:, 2] - flat[:, 0])[:, None]
+    h = (flat[:, 3] - flat[:, 1])[:, None]
+    scale = np.hstack([w, h, w, h])
+    out = flat + scale * np.asarray(offsets, np.float64)
+    out = out.clip(0, [image_wh[0], image_wh[1], image_wh[0], image_wh[1]])
+    return out.reshape(boxes.shape)
+
+
+def measure_box_offsets(scene_dir: Path, finder: YuNetFaceFinder, min_iou: float = 0.3) -> dict:
+    """Median edge shifts of a folder's human face boxes against YuNet's boxes of the same faces.
+
+    Every labelled face is matched to the YuNet box it overlaps most (IoU > ``min_iou``); the
+    shifts are in units of the YuNet box's width/height, as :func:`to_human_box` uses them.
+
+    Example:
+        >>> # measure_box_offsets(Path("../shared/data/faces-in-scenes/train"), finder)["median"]
+    """
+    from detector.labels import box_iou_xyxy
+
+    shifts = []
+    for img_path in tqdm(list_images(scene_dir / "images"), desc="box convention", unit="img"):
+        img, truth = _scene_faces(scene_dir, img_path)
+        found = np.asarray(finder.find(img)[0], np.float64).reshape(-1, 4)
+        if len(truth) == 0 or len(found) == 0:
+            continue
+        iou = box_iou_xyxy(truth, found)
+        for i, j in enumerate(iou.argmax(axis=1)):
+            if iou[i, j] > min_iou:
+                b = found[j]
+                bw, bh = b[2] - b[0], b[3] - b[1]
+                shifts.append((truth[i] - b) / np.array([bw, bh, bw, bh]))
+    if not shifts:
+        raise DatasetError(scene_dir, "no labelled face was also found by YuNet; cannot measure the box convention")
+    arr = np.asarray(shifts)
+    return {"faces": len(arr), "median": np.median(arr, axis=0).round(3).tolist(),
+            "iqr": (np.percentile(arr, 75, axis=0) - np.percentile(arr, 25, axis=0)).round(3).tolist()}
+
+
 def load_smile_neutral(root: Path, finder: YuNetFaceFinder) -> tuple[list[dict[str, str]], list[str]]:
     """Read labels.csv and box each photo's face; returns ``(rows with box, unboxed names)``.
 
@@ -124,11 +199,15 @@ def load_smile_neutral(root: Path, finder: YuNetFaceFinder) -> tuple[list[dict[s
     return out, missed
 
 
-def roboflow_singles(root: Path, mapping: dict[str, str]) -> list[FaceSample]:
+def roboflow_singles(root: Path, mapping: dict[str, str], finder: YuNetFaceFinder | None = None,
+                     unboxed: list[str] | None = None) -> list[FaceSample]:
     """Single-face pictures of the mapped classes from every split of a Roboflow export.
 
     They all go to training: the export's own splits share source pictures (58 of them) and
-    people, so none of it can serve as a person-disjoint test.
+    people, so none of it can serve as a person-disjoint test. With ``finder`` each face is
+    re-boxed by YuNet (the export's box covers the whole picture on most of them, a third box
+    convention); pictures where YuNet finds no face are left out and their names appended to
+    ``unboxed``.
 
     Example:
         >>> # roboflow_singles(Path("../shared/data/roboflow-facial-emotion-7"), {"happy": "smile"})
@@ -147,6 +226,16 @@ def roboflow_singles(root: Path, mapping: dict[str, str]) -> list[FaceSample]:
             w, h = _image_wh(img)
             # Rounding in the export's six-decimal rows can put an edge a hair outside the image.
             xyxy = xywhn_to_xyxy(np.array([rows[0].xywhn]), (w, h))[0].clip(0, [w, h, w, h])
+            if finder is not None:
+                pixels = cv2.imread(str(img))
+                if pixels is None:
+                    raise DatasetError(img, "unreadable image")
+                found = np.asarray(finder.find(pixels)[0], np.float64).reshape(-1, 4)
+                if len(found) == 0:
+                    if unboxed is not None:
+                        unboxed.append(f"{folder}/{img.name}")
+                    continue
+                xyxy = found[0]
             cls = NAMES.index(mapping[names[rows[0].class_id]])
             out.append(FaceSample(img, tuple(xyxy), cls, roboflow_group(img.name)))
     return out
@@ -171,9 +260,15 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
             NAMES.index(r["expression"]), r["person"]))
     # The classifier backbone learns from the person-split photos only.
     person_photos = {split: list(faces) for split, faces in photos.items()}
-    photos["train"] += roboflow_singles(data / "roboflow-facial-emotion-7", cfg.roboflow_map)
+    unboxed_roboflow: list[str] = []
+    photos["train"] += roboflow_singles(data / "roboflow-facial-emotion-7", cfg.roboflow_map, finder,
+                                        unboxed_roboflow)
     rng = np.random.default_rng(cfg.seed)
-    report: dict = {"seed": cfg.seed, "unboxed_photos": missed, "merged_near_duplicates": merged, "splits": {}}
+    report: dict = {"seed": cfg.seed, "unboxed_photos": missed, "unboxed_roboflow": unboxed_roboflow,
+                    "merged_near_duplicates": merged, "box_offsets": list(cfg.box_offsets), "splits": {}}
+
+    def label_boxes(xyxy: np.ndarray, img: np.ndarray) -> np.ndarray:
+        return to_human_box(xyxy, (img.shape[1], img.shape[0]), cfg.box_offsets)
     cache: dict[Path, np.ndarray] = {}
 
     def load(path: Path) -> np.ndarray:
@@ -204,14 +299,14 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
                     chosen = [faces[order[(cursor + i) % len(order)]] for i in range(take)]
                     cursor += take
                     img, xyxy, cls = compose_scene(bg, boxes, chosen, load, rng)
-                    writer.write(f"scene_{scene.stem}_v{v}", img, xyxy, cls, group=scene.stem)
+                    writer.write(f"scene_{scene.stem}_v{v}", img, label_boxes(xyxy, img), cls, group=scene.stem)
             # 2. the photos as they are (face fills the frame), as users' head shots look.
             limit = cfg.crops_per_split.get(split)
             pool = faces if limit is None else [faces[i] for i in order[:limit]]
             target = writer if split != "test" else _SplitWriter(tmp / "test_crops")
             for f in tqdm(pool, desc=f"{split} photos", unit="img"):
                 img = load(f.image_path)
-                target.write(f"photo_{f.image_path.stem}", img, np.array([f.box_xyxy]),
+                target.write(f"photo_{f.image_path.stem}", img, label_boxes(np.array([f.box_xyxy]), img),
                              np.array([f.class_id]), group=f.group)
             cache.clear()
             report["splits"][split] = writer.summary()

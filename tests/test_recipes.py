@@ -9,9 +9,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from detector.errors import DatasetError
-from detector.recipes import NAMES, roboflow_singles, smile_neutral_split
+from detector.recipes import (
+    HUMAN_BOX_OFFSETS,
+    NAMES,
+    measure_box_offsets,
+    roboflow_singles,
+    smile_neutral_split,
+    to_human_box,
+)
 
 
 def test_split_requires_labels_csv(tmp_path: Path) -> None:
@@ -276,3 +284,95 @@ def test_build_classify_mix_names_a_missing_fer_class(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="happy"):
         build_classify_mix(tmp_path / "classify", tmp_path / "fer", tmp_path / "mix")
     assert not (tmp_path / "mix").exists()
+
+
+@pytest.mark.parametrize(("xyxy", "offsets", "expected"), [
+    ([10, 20, 110, 120], (0, 0, 0, 0), [10, 20, 110, 120]),                 # identity
+    ([10, 20, 110, 120], (-0.1, -0.2, 0.1, 0.1), [0, 0, 120, 130]),        # grown, top clipped at 0
+    ([100, 100, 190, 200], (-0.1, -0.1, 0.2, 0.1), [91, 90, 200, 200]),    # clipped at the far edges
+    ([50, 50, 150, 100], HUMAN_BOX_OFFSETS, [43.7, 42.2, 156.3, 106.6]),   # taller by 28.8 % of h
+])
+def test_to_human_box(xyxy: list[float], offsets: tuple, expected: list[float]) -> None:
+    out = to_human_box(np.array(xyxy, float), (200, 200), offsets)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_to_human_box_keeps_the_shape_of_many_boxes() -> None:
+    boxes = np.array([[0, 0, 10, 10], [5, 5, 25, 45]], float)
+    out = to_human_box(boxes, (100, 100))
+    assert out.shape == (2, 4)
+    # a human box contains the YuNet box and is taller in proportion than it is wider
+    assert (out[:, :2] <= boxes[:, :2]).all() and (out[:, 2:] >= boxes[:, 2:]).all()
+    assert HUMAN_BOX_OFFSETS[3] - HUMAN_BOX_OFFSETS[1] > HUMAN_BOX_OFFSETS[2] - HUMAN_BOX_OFFSETS[0]
+
+
+class _ShrinkingFinder:
+    """Answers every labelled face with a box 10 % narrower and 20 % shorter at the top."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def find(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image_bgr.shape[:2]
+        name = next(p for p in (self.folder / "images").iterdir() if cv2.imread(str(p)).shape == image_bgr.shape
+                    and (cv2.imread(str(p)) == image_bgr).all())
+        rows = [ln.split() for ln in (self.folder / "labels" / f"{name.stem}.txt").read_text().splitlines()]
+        boxes = []
+        for _, cx, cy, bw, bh in rows:
+            x1, y1 = (float(cx) - float(bw) / 2) * w, (float(cy) - float(bh) / 2) * h
+            x2, y2 = x1 + float(bw) * w, y1 + float(bh) * h
+            boxes.append([x1 + 0.05 * (x2 - x1), y1 + 0.2 * (y2 - y1), x2 - 0.05 * (x2 - x1), y2])
+        return np.array(boxes).reshape(-1, 4), np.ones(len(boxes))
+
+
+def test_measure_box_offsets_recovers_a_known_shift(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "images" / f"s{i}.png"), rng.integers(0, 255, (100, 120, 3), np.uint8))
+        (tmp_path / "labels" / f"s{i}.txt").write_text(f"0 0.5 0.5 0.5 0.6\n0 0.2 0.2 0.{i + 1} 0.2\n")
+    m = measure_box_offsets(tmp_path, _ShrinkingFinder(tmp_path))
+    assert m["faces"] == 6
+    # finder box = truth 90 % wide, 80 % tall -> truth edges at -0.05/0.9, -0.2/0.8, +0.05/0.9, 0
+    np.testing.assert_allclose(m["median"], [-0.056, -0.25, 0.056, 0.0], atol=1e-3)
+    # mapping the finder's boxes with the measured shifts gives back the labelled boxes
+    img = cv2.imread(str(tmp_path / "images" / "s0.png"))
+    found = _ShrinkingFinder(tmp_path).find(img)[0]
+    mapped = to_human_box(found, (120, 100), tuple(m["median"]))
+    np.testing.assert_allclose(mapped, [[30, 20, 90, 80], [18, 10, 30, 30]], atol=0.1)
+
+
+def test_measure_box_offsets_needs_matching_faces(tmp_path: Path) -> None:
+    class Blind:
+        def find(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return np.zeros((0, 4)), np.zeros(0)
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((50, 50, 3), np.uint8))
+    (tmp_path / "labels" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    with pytest.raises(DatasetError, match="no labelled face"):
+        measure_box_offsets(tmp_path, Blind())
+
+
+@pytest.mark.slow
+def test_roboflow_singles_reboxed_by_yunet_are_faces_not_pictures(shared: Path) -> None:
+    from detector.faces import YuNetFaceFinder
+
+    root = shared / "data" / "roboflow-facial-emotion-7"
+    mapping = {"happy": "smile", "neutral": "neutral"}
+    as_exported = roboflow_singles(root, mapping)
+    unboxed: list[str] = []
+    reboxed = roboflow_singles(root, mapping, YuNetFaceFinder(shared / "models" / "face_detection_yunet.onnx"),
+                               unboxed)
+    assert len(reboxed) + len(unboxed) == len(as_exported)
+
+    def whole_picture(f: object) -> bool:
+        w, h = Image.open(f.image_path).size
+        x1, y1, x2, y2 = f.box_xyxy
+        return (x2 - x1) > 0.9 * w and (y2 - y1) > 0.9 * h
+
+    # 55 of the 135 exported boxes cover the whole picture; YuNet's boxes are the face itself
+    assert sum(map(whole_picture, as_exported)) > 40
+    assert sum(map(whole_picture, reboxed)) == 0

@@ -39,7 +39,14 @@ from detector.dedupe import dhash64, dhash256, near_duplicate_pairs
 from detector.errors import DatasetError, ModelError
 from detector.faces import YuNetFaceFinder
 from detector.fileio import atomic_dir, atomic_write_json, atomic_write_text, list_images
-from detector.labels import format_yolo_line, read_label_file, xywhn_to_xyxy, xyxy_to_xywhn
+from detector.labels import (
+    HUMAN_BOX_OFFSETS,
+    format_yolo_line,
+    read_label_file,
+    to_human_box,
+    xywhn_to_xyxy,
+    xyxy_to_xywhn,
+)
 from detector.refine import CropClassifier, square_crops
 from detector.roboflow import roboflow_group
 from detector.scenes import FaceSample, compose_scene
@@ -47,14 +54,6 @@ from detector.split import SplitItem, split_groups
 
 NAMES = ["neutral", "smile"]
 SPLITS = ("train", "val", "test")
-
-
-# Human-drawn face box relative to YuNet's, in units of the YuNet box's width/height:
-# (left, top, right, bottom) edge shifts. Medians over the 1,045 faces of faces-in-scenes/train
-# that YuNet also finds (IoU > 0.3): left -0.059, top -0.156, right +0.067, bottom +0.132; the
-# two side shifts are averaged (annotators are not left-handed; the asymmetry is noise).
-# valid/ gives -0.062/-0.165/+0.052/+0.178 and test/ -0.066/-0.213/+0.055/+0.153.
-HUMAN_BOX_OFFSETS: tuple[float, float, float, float] = (-0.063, -0.156, 0.063, 0.132)
 
 
 @dataclass
@@ -121,32 +120,6 @@ def smile_neutral_split(root: Path, ratios: tuple[float, float, float], seed: in
             parent[max(a, b)] = min(a, b)
     items = [SplitItem(r["image"], find(r["person"]), (r["expression"],)) for r in rows]
     return split_groups(items, ratios, seed), merged
-
-
-def to_human_box(xyxy: np.ndarray, image_wh: tuple[int, int],
-                 offsets: tuple[float, float, float, float] = HUMAN_BOX_OFFSETS) -> np.ndarray:
-    """Map face boxes from YuNet's convention to the human-drawn one, clipped to the image.
-
-    Args:
-        xyxy: ``(n, 4)`` or ``(4,)`` boxes in pixels.
-        image_wh: ``(width, height)`` of the image, for clipping.
-        offsets: ``(left, top, right, bottom)`` edge shifts in units of the box's width/height.
-
-    Returns:
-        Boxes of the same shape, as float64.
-
-    Example:
-        >>> to_human_box(np.array([10., 20., 110., 120.]), (200, 200), (-0.1, -0.2, 0.1, 0.1)).tolist()
-        [0.0, 0.0, 120.0, 130.0]
-    """
-    boxes = np.asarray(xyxy, np.float64)
-    flat = boxes.reshape(-1, 4)
-    w = (flat[:, 2] - flat[:, 0])[:, None]
-    h = (flat[:, 3] - flat[:, 1])[:, None]
-    scale = np.hstack([w, h, w, h])
-    out = flat + scale * np.asarray(offsets, np.float64)
-    out = out.clip(0, [image_wh[0], image_wh[1], image_wh[0], image_wh[1]])
-    return out.reshape(boxes.shape)
 
 
 def measure_box_offsets(scene_dir: Path, finder: YuNetFaceFinder, min_iou: float = 0.3) -> dict:

@@ -37,7 +37,7 @@ from detector.core import Detections
 from detector.errors import DatasetError, ModelError
 from detector.faces import FaceFinder, make_face_finder
 from detector.fileio import atomic_dir, atomic_write_bytes, atomic_write_json
-from detector.labels import box_iou_xyxy
+from detector.labels import HUMAN_BOX_OFFSETS, box_iou_xyxy, to_human_box
 from detector.paths import RUNS_DIR, WEIGHTS_DIR, default_face_model, shared_dir
 
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
@@ -1160,6 +1160,9 @@ class TwoStageDetector:
         tta: Average with the mirrored crop (about +0.5 pt accuracy, 2x the CNN time).
         threads: torch CPU threads (``None`` keeps the current setting).
         max_faces: Classify at most this many faces per frame (largest first).
+        box_offsets: Report each face box grown by these ``(left, top, right, bottom)`` shifts
+            (:func:`~detector.labels.to_human_box`); the crop still comes from the finder's box.
+            ``None`` reports the finder's boxes.
 
     Raises:
         ModelError: the face model or the checkpoint is missing or unloadable.
@@ -1173,7 +1176,8 @@ class TwoStageDetector:
 
     def __init__(self, face_finder: FaceFinder | str | Path | None, cnn_weights: str | Path = FER_WEIGHTS,
                  *, conf: float = 0.0, tta: bool = False, threads: int | None = None,
-                 max_faces: int | None = None) -> None:
+                 max_faces: int | None = None,
+                 box_offsets: tuple[float, float, float, float] | None = None) -> None:
         if not 0.0 <= conf <= 1.0:
             raise ValueError(f"conf must lie in [0, 1], got {conf}")
         # A path (str has a .find method too, so test for paths, not for "find").
@@ -1184,6 +1188,7 @@ class TwoStageDetector:
         self.conf = conf
         self.tta = tta
         self.max_faces = max_faces
+        self.box_offsets = box_offsets
         self.tracker = IouTracker()
         if threads is not None:
             self.set_threads(threads)
@@ -1219,6 +1224,8 @@ class TwoStageDetector:
         cls = probs.argmax(1)
         conf = probs[np.arange(len(cls)), cls].clip(0.0, 1.0)
         keep = conf >= self.conf
+        if self.box_offsets is not None:
+            xyxy = to_human_box(xyxy, (frame.shape[1], frame.shape[0]), self.box_offsets).astype(np.float32)
         return Detections(xyxy[keep], cls[keep], conf[keep], None, self.names)
 
     def track(self, frame_bgr: np.ndarray) -> Detections:
@@ -1255,6 +1262,9 @@ def build_two_stage(face_model: str | Path | None = None, cnn_weights: str | Pat
                     threads: int | None = None, tta: bool = False) -> TwoStageDetector:
     """The two-stage pipeline with the defaults of ``exprdet detect --pipeline two-stage``.
 
+    With YuNet the reported boxes are in the human convention of the project's labels
+    (:data:`~detector.labels.HUMAN_BOX_OFFSETS`), so they are scored like the one-stage model's.
+
     Args:
         face_model: A YuNet ``.onnx`` path, ``"haar"`` for OpenCV's cascade, or ``None`` for the
             shared YuNet model when present (Haar otherwise).
@@ -1276,7 +1286,9 @@ def build_two_stage(face_model: str | Path | None = None, cnn_weights: str | Pat
         finder_arg = None
     else:
         finder_arg = face_model
-    return TwoStageDetector(finder_arg, cnn_weights or FER_WEIGHTS, threads=threads, tta=tta)
+    # The offsets were measured for YuNet; Haar's boxes are another shape, reported as they are.
+    offsets = HUMAN_BOX_OFFSETS if finder_arg is not None else None
+    return TwoStageDetector(finder_arg, cnn_weights or FER_WEIGHTS, threads=threads, tta=tta, box_offsets=offsets)
 
 
 def build_default() -> TwoStageDetector:
@@ -1293,7 +1305,7 @@ def build_default() -> TwoStageDetector:
     face = default_face_model()
     if face is None:
         raise ModelError(shared_dir() / "models" / "face_detection_yunet.onnx", "YuNet model not found")
-    return TwoStageDetector(face, FER_WEIGHTS)
+    return TwoStageDetector(face, FER_WEIGHTS, box_offsets=HUMAN_BOX_OFFSETS)
 
 
 def build_smile_neutral() -> TwoStageDetector:
@@ -1311,7 +1323,7 @@ def build_smile_neutral() -> TwoStageDetector:
     face = default_face_model()
     if face is None:
         raise ModelError(shared_dir() / "models" / "face_detection_yunet.onnx", "YuNet model not found")
-    return TwoStageDetector(face, SMILE_NEUTRAL_WEIGHTS)
+    return TwoStageDetector(face, SMILE_NEUTRAL_WEIGHTS, box_offsets=HUMAN_BOX_OFFSETS)
 
 
 # ----------------------------------------------------------------------------- command helpers

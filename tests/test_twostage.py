@@ -232,6 +232,25 @@ def test_two_stage_pipeline_classifies_fer_faces(shared: Path, yunet: Path) -> N
     assert found >= 15 and right / found > 0.4, (right, found)
 
 
+def test_box_offsets_report_human_convention_boxes(shared: Path, yunet: Path, untrained_cnn: Path) -> None:
+    from detector.labels import HUMAN_BOX_OFFSETS, to_human_box
+
+    cap = cv2.VideoCapture(str(shared / "data" / "videos" / "vdotup_face.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    finder_boxes = TwoStageDetector(yunet, untrained_cnn).predict(frame)
+    human = TwoStageDetector(yunet, untrained_cnn, box_offsets=HUMAN_BOX_OFFSETS).predict(frame)
+    assert len(finder_boxes) == len(human) == 1
+    np.testing.assert_allclose(human.xyxy, to_human_box(finder_boxes.xyxy, (frame.shape[1], frame.shape[0])),
+                               atol=1e-3)
+    # the same face, the same class: only the reported box changes (the crop is the finder's)
+    assert human.class_id.tolist() == finder_boxes.class_id.tolist()
+    np.testing.assert_allclose(human.confidence, finder_boxes.confidence)
+    assert ts.build_two_stage(yunet, untrained_cnn).box_offsets == HUMAN_BOX_OFFSETS
+    assert ts.build_two_stage("haar", untrained_cnn).box_offsets is None
+
+
 # ---------------------------------------------------------------------------- live loop, CLI, bench
 def test_live_mode_on_a_shared_video(shared: Path, yunet: Path, untrained_cnn: Path, tmp_path: Path) -> None:
     det = TwoStageDetector(yunet, untrained_cnn)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from detector.commands import positive_int
+
 HELP = ("dataset-size ablation: train the same model on nested random subsets of a dataset's train "
         "split (sizes count source images before flip copies), score every run on the same "
         "test split, write a table (Markdown, CSV) and a plot; finished runs are never retrained")
@@ -19,16 +21,6 @@ def _sizes(text: str) -> list[int | str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``exprdet ablate``."""
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -41,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", type=_sizes, required=True, metavar="N,N,...",
                         help="train source images per run, before flip copies (e.g. 569,899; "
                              "'all' = the whole train split)")
-    parser.add_argument("--seeds", type=_positive, default=1,
+    parser.add_argument("--seeds", type=positive_int, default=1,
                         help="number of seeds: each gives one nested permutation and one training "
                              "seed (default: 1; raise it later to add runs)")
     parser.add_argument("--first-seed", type=int, default=0,
@@ -51,16 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", type=Path, default=None,
                         help="local -cls .pt whose matching layers start every run (as exprdet train "
                              "--backbone); it must not have seen the test people")
-    parser.add_argument("--epochs", type=_positive, default=50, help="epochs (default: 50)")
-    parser.add_argument("--batch", type=_positive, default=16, help="batch size (default: 16)")
-    parser.add_argument("--imgsz", type=_positive, default=640,
+    parser.add_argument("--epochs", type=positive_int, default=50, help="epochs (default: 50)")
+    parser.add_argument("--batch", type=positive_int, default=16, help="batch size (default: 16)")
+    parser.add_argument("--imgsz", type=positive_int, default=640,
                         help="train and eval image size (default: 640)")
     parser.add_argument("--split", default="test",
                         help="split every run is scored on (default: test)")
     parser.add_argument("--grouped", action="store_true",
                         help="subsets of whole groups (videos, people; from the dataset's "
                              "manifest.csv), at most one partial group per subset")
-    parser.add_argument("--threads", type=_positive, default=None,
+    parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch CPU threads for training and eval (default: unchanged)")
     parser.add_argument("--out", type=Path, default=None,
                         help="ablation folder (default: runs/ablate/<first dataset name>)")

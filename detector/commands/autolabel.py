@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from detector.autolabel import autolabel, items_from_csv, items_from_folders, items_from_frames
+from detector.commands import non_negative_int, positive_int
 from detector.faces import FACE_POLICIES
 
 HELP = ("box the one face in photos or frames whose expression is known (per clip, per folder "
@@ -40,10 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", metavar="A,B",
                         help="class order (ids), e.g. neutral,smile (default: sorted labels)")
     parser.add_argument("--source", default="", help="free text stored in pool.yaml")
-    parser.add_argument("--samples", type=int, default=64,
+    parser.add_argument("--samples", type=non_negative_int, default=64,
                         help="thumbnails per class on the contact sheets (default: 64, 0: none)")
     parser.add_argument("--seed", type=int, default=0, help="contact-sheet sampling seed")
-    parser.add_argument("--workers", type=int, default=2,
+    parser.add_argument("--workers", type=positive_int, default=2,
                         help="face-detection processes (default: 2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

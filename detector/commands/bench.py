@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from detector.commands import fraction
+from detector.commands import fraction, non_negative_int, positive_int
 from detector.paths import DEFAULT_WEIGHTS
 
 HELP = "end-to-end speed benchmark (PyTorch, ONNX, OpenVINO, extra pipelines) or --flicker"
@@ -22,10 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     weights.add_argument("--untrained", action="store_true",
                          help="use an untrained 2-class yolo11n: pipeline speed before the shipped "
                               "model exists (speed does not depend on training)")
-    parser.add_argument("--frames", type=int, default=100, help="timed frames per row (100)")
-    parser.add_argument("--imgsz", type=int, nargs="+", default=[320, 480, 640],
+    parser.add_argument("--frames", type=positive_int, default=100, help="timed frames per row (100)")
+    parser.add_argument("--imgsz", type=positive_int, nargs="+", default=[320, 480, 640],
                         help="inference sizes (320 480 640)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+    parser.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2],
                         help="CPU thread counts to compare (1 2)")
     parser.add_argument("--resize", metavar="WxH", help="resize decoded frames, e.g. 640x480")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
@@ -35,11 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flicker", action="store_true",
                         help="instead of speed: label changes per track per minute, "
                              "raw vs smoothed")
-    parser.add_argument("--smooth", type=int, default=5, help="smoothing window for --flicker (5)")
-    parser.add_argument("--max-frames", type=int, default=None,
+    parser.add_argument("--smooth", type=non_negative_int, default=5, help="smoothing window for --flicker (5)")
+    parser.add_argument("--max-frames", type=positive_int, default=None,
                         help="frames per video for --flicker")
     parser.add_argument("--conf", type=fraction, default=0.25, help="confidence threshold (0.25)")
-    parser.add_argument("--imgsz-flicker", type=int, default=640,
+    parser.add_argument("--imgsz-flicker", type=positive_int, default=640,
                         help="inference size for --flicker (640)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

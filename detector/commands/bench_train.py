@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from detector.commands import non_negative_int, positive_int
+
 HELP = "training-throughput benchmark: s/batch at each torch thread count"
 
 
@@ -12,11 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="YOLO data.yaml to train on")
     parser.add_argument("--model", default="yolo11n.yaml", help="model yaml or local .pt (yolo11n.yaml)")
     parser.add_argument("--backbone", help="classifier .pt loaded into the backbone (as `exprdet ship` does)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (1 2)")
-    parser.add_argument("--batches", type=int, default=30, help="timed batches per setting (30)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed batches first (3)")
-    parser.add_argument("--batch", type=int, default=16, help="batch size (16)")
-    parser.add_argument("--imgsz", type=int, default=320, help="training image size (320)")
+    parser.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2], help="thread counts (1 2)")
+    parser.add_argument("--batches", type=positive_int, default=30, help="timed batches per setting (30)")
+    parser.add_argument("--warmup", type=non_negative_int, default=3, help="untimed batches first (3)")
+    parser.add_argument("--batch", type=positive_int, default=16, help="batch size (16)")
+    parser.add_argument("--imgsz", type=positive_int, default=320, help="training image size (320)")
     parser.add_argument("--out", metavar="bench.json", help="also write the rows and machine as JSON")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="Ultralytics options, e.g. freeze=9 mosaic=0.5")

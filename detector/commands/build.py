@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 from detector.build import FLIP_MODES, RESIZE_MODES, build_dataset, parse_size
+from detector.commands import positive_int
 from detector.dedupe import DEFAULT_CONFIRM_BITS, DEFAULT_DUP_BITS
 from detector.errors import DatasetError
 from detector.fer import BALANCE_MODES
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write train_balanced.txt + data_balanced.yaml listing "
                              "minority-class train images repeatedly: sqrt (repeat (max/n)^0.5) or "
                              "full (max/n); data.yaml is unchanged (default: none)")
-    parser.add_argument("--workers", type=int, default=2,
+    parser.add_argument("--workers", type=positive_int, default=2,
                         help="processes for hashing and resizing (default: 2)")
     parser.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality (default: 95)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

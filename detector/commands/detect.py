@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from detector.commands import fraction
+from detector.commands import fraction, non_negative_int, positive_int
 from detector.paths import DEFAULT_WEIGHTS
 
 HELP = "detect expressions on a webcam, video, image, folder or rtsp/http stream"
@@ -30,13 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iou", type=fraction, default=None,
                         help="NMS IoU: boxes overlapping a more confident one this much are dropped "
                              "(default 0.5, see detector.inference.LIVE_NMS_IOU)")
-    parser.add_argument("--imgsz", type=int, default=None,
+    parser.add_argument("--imgsz", type=positive_int, default=None,
                         help="inference size in pixels (default: the size the model was trained at)")
     parser.add_argument("--classifier", default=None, metavar="CLS.pt",
                         help="face-crop -cls model that re-classifies every box, e.g. "
                              "weights/smile-neutral-cls.pt (see weights/README.md)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for inference")
     parser.add_argument("--mirror", action="store_true",
                         help="flip frames left-right (webcam selfie view)")
     parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
@@ -48,13 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="track faces across frames (default on)")
     parser.add_argument("--tracker", choices=("bytetrack", "botsort"), default="bytetrack",
                         help="tracker (bytetrack)")
-    parser.add_argument("--smooth", type=int, default=5, metavar="N",
+    parser.add_argument("--smooth", type=non_negative_int, default=5, metavar="N",
                         help="label smoothing window in frames per tracked face; 0 = off (5)")
     parser.add_argument("--report", metavar="DIR",
                         help="write the session report (JSON, Markdown, timeline PNG) here; "
                              "default next to --save")
     parser.add_argument("--no-report", action="store_true", help="write no session report")
-    parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    parser.add_argument("--max-frames", type=positive_int, default=None, help="stop after N frames")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from detector.commands import fraction
+from detector.commands import fraction, positive_int
 
 HELP = ("evaluate weights on a data.yaml split: mAP50, mAP50-95, precision/recall/F1, face "
         "accuracy, calibration (ECE), confusion matrix and curves -> report.json/report.md")
@@ -26,13 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", type=fraction, default=0.001,
                         help="lowest confidence kept for AP (default: 0.001)")
     parser.add_argument("--iou", type=fraction, default=0.7, help="NMS IoU (default: 0.7)")
-    parser.add_argument("--imgsz", type=int, default=None,
+    parser.add_argument("--imgsz", type=positive_int, default=None,
                         help="inference size (default: the size the weights were trained at)")
-    parser.add_argument("--batch", type=int, default=16, help="images per predict call")
+    parser.add_argument("--batch", type=positive_int, default=16, help="images per predict call")
     parser.add_argument("--face-conf", type=fraction, default=0.25,
                         help="confidence shown to users, for face accuracy, confusion matrix and "
                              "ECE (default: 0.25)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path,
                         help="report folder (default: runs/eval/<run>-<split>)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

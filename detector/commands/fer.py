@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from detector.commands import positive_float, positive_int
+
 HELP = ("two-stage baseline CNN (face finder + 48x48 grayscale classifier): "
         "`train --task fer7|smile-neutral`, `eval --weights W`")
 
@@ -23,12 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--out", type=Path, default=None,
                        help="checkpoint path (default runs/twostage/<task>.pt; the shipped ones are "
                             "weights/fer-cnn-7.pt and weights/smile-neutral-cnn.pt)")
-    train.add_argument("--epochs", type=int, default=30, help="planned epochs (30)")
-    train.add_argument("--max-minutes", type=float, default=None,
+    train.add_argument("--epochs", type=positive_int, default=30, help="planned epochs (30)")
+    train.add_argument("--max-minutes", type=positive_float, default=None,
                        help="wall-clock budget; the LR schedule is compressed to end inside it")
-    train.add_argument("--batch", type=int, default=64, help="batch size (64)")
+    train.add_argument("--batch", type=positive_int, default=64, help="batch size (64)")
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="optimizer (adamw)")
-    train.add_argument("--lr", type=float, default=1e-3,
+    train.add_argument("--lr", type=positive_float, default=1e-3,
                        help="peak learning rate (1e-3 for adamw; use about 0.02 with sgd)")
     train.add_argument("--weight-decay", type=float, default=0.01,
                        help="weight decay (0.01 for adamw; use about 5e-4 with sgd)")

@@ -6,32 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from detector.commands import non_negative_float, positive_float, positive_int
 from detector.frames import DEFAULT_DEDUPE_THRESHOLD, MANIFEST_NAME, extract_frames
 from detector.paths import DATASETS_DIR
 
 HELP = ("extract JPEG frames from videos (every N-th frame or at a target fps) into a folder "
         f"with a {MANIFEST_NAME}")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,15 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder for the JPEGs and manifest.csv "
                              "(default: %(default)s)")
     rate = parser.add_mutually_exclusive_group()
-    rate.add_argument("--every", type=_positive_int, metavar="N",
+    rate.add_argument("--every", type=positive_int, metavar="N",
                       help="keep every N-th frame (default: every frame)")
-    rate.add_argument("--fps", type=_positive_float, metavar="F",
+    rate.add_argument("--fps", type=positive_float, metavar="F",
                       help="keep about F frames per second of video")
-    parser.add_argument("--start", type=_non_negative_float, metavar="SECONDS",
+    parser.add_argument("--start", type=non_negative_float, metavar="SECONDS",
                         help="skip frames before this time")
-    parser.add_argument("--end", type=_positive_float, metavar="SECONDS",
+    parser.add_argument("--end", type=positive_float, metavar="SECONDS",
                         help="stop at this time (exclusive)")
-    parser.add_argument("--dedupe-threshold", type=_non_negative_float,
+    parser.add_argument("--dedupe-threshold", type=non_negative_float,
                         default=DEFAULT_DEDUPE_THRESHOLD, metavar="T",
                         help="skip a frame whose 32x32 grey thumbnail differs from the last kept "
                              "one by less than T grey levels on average; 0 keeps all "

@@ -19,6 +19,21 @@ from detector.paths import DEFAULT_CLASSIFIER, DEFAULT_WEIGHTS
 GOLDEN = Path(__file__).parent / "golden" / "shipped_metrics.json"
 
 
+def first_frames(video: Path, n: int) -> list:
+    """The first ``n`` frames of a video (fewer if it is shorter)."""
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    try:
+        while len(frames) < n:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        cap.release()
+    return frames
+
+
 def test_shipped_files_exist_and_are_small() -> None:
     for path in (DEFAULT_WEIGHTS, DEFAULT_CLASSIFIER):
         assert path.is_file(), path
@@ -39,19 +54,10 @@ def test_shipped_detector_loads_with_its_classes_and_size() -> None:
 ])
 def test_shipped_detector_finds_faces_in_real_videos(shared: Path, video: str, min_share: float) -> None:
     det = ExpressionDetector(conf=0.25)
-    cap = cv2.VideoCapture(str(shared / "data" / "videos" / video))
-    found = frames = 0
-    try:
-        while frames < 30:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames += 1
-            found += len(det.predict(frame)) > 0
-    finally:
-        cap.release()
-    assert frames == 30
-    assert found / frames >= min_share
+    frames = first_frames(shared / "data" / "videos" / video, 30)
+    assert len(frames) == 30
+    found = sum(len(det.predict(frame)) > 0 for frame in frames)
+    assert found / len(frames) >= min_share
 
 
 @pytest.mark.slow
@@ -60,30 +66,18 @@ def test_live_default_gives_one_box_per_face(shared: Path) -> None:
     # second, looser box around her in 195 of the 383 frames; the live default must not.
     det = ExpressionDetector(conf=0.25)
     assert det.iou == LIVE_NMS_IOU
-    cap = cv2.VideoCapture(str(shared / "data" / "videos" / "1zlab_face.mp4"))
-    counts: list[int] = []
-    try:
-        for _ in range(60):
-            ok, frame = cap.read()
-            assert ok
-            counts.append(len(det.predict(frame)))
-    finally:
-        cap.release()
+    frames = first_frames(shared / "data" / "videos" / "1zlab_face.mp4", 60)
+    assert len(frames) == 60
+    counts = [len(det.predict(frame)) for frame in frames]
     assert counts.count(1) == len(counts), counts
 
 
 @pytest.mark.slow
 def test_smiles_in_the_group_selfie_are_called_smile(shared: Path) -> None:
     det = ExpressionDetector(conf=0.25, classifier=DEFAULT_CLASSIFIER)
-    cap = cv2.VideoCapture(str(shared / "data" / "videos" / "karakayaahmet_smile.mp4"))
-    labels: list[str] = []
-    try:
-        for _ in range(30):
-            ok, frame = cap.read()
-            assert ok
-            labels += det.predict(frame).labels
-    finally:
-        cap.release()
+    frames = first_frames(shared / "data" / "videos" / "karakayaahmet_smile.mp4", 30)
+    assert len(frames) == 30
+    labels = [label for frame in frames for label in det.predict(frame).labels]
     assert labels.count("smile") > 2 * labels.count("neutral")
 
 

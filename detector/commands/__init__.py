@@ -1,41 +1,48 @@
-"""Sub-commands of `exprdet`; see detector/cli.py."""
+"""Sub-commands of `exprdet`; see detector/cli.py.
+
+Number options use the argparse types below, so a bad value is a usage error naming the option
+(exit 2) instead of a traceback from the library later on.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+
+
+def _number_type(kind: type, accept: Callable[[float], bool], expected: str,
+                 what: str) -> Callable[[str], int | float]:
+    # nan fails every comparison in `accept`, so it is refused along with out-of-range values.
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+_fraction = _number_type(float, lambda v: 0.0 <= v <= 1.0, "a number between 0 and 1", "a number between 0 and 1")
+_positive_int = _number_type(int, lambda v: v >= 1, "at least 1", "a whole number")
+_non_negative_int = _number_type(int, lambda v: v >= 0, "0 or more", "a whole number")
+_positive_float = _number_type(float, lambda v: v > 0, "a number above 0", "a number")
+_non_negative_float = _number_type(float, lambda v: v >= 0, "0 or more", "a number")
 
 
 def fraction(text: str) -> float:
     """Argparse type for thresholds that must lie in [0, 1] (confidence, IoU).
 
-    Args:
-        text: The command-line value.
-
-    Returns:
-        The value as a float.
-
     Raises:
-        argparse.ArgumentTypeError: not a number or outside [0, 1]; argparse turns it into a
-            usage error naming the option, instead of a traceback later in the library.
+        argparse.ArgumentTypeError: not a number or outside [0, 1].
 
     Example:
         >>> fraction("0.5")
         0.5
     """
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value:g}")
-    return value
-
-
-def _number(text: str, kind: type, what: str) -> int | float:
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    return float(_fraction(text))
 
 
 def positive_int(text: str) -> int:
@@ -45,10 +52,7 @@ def positive_int(text: str) -> int:
         >>> positive_int("16")
         16
     """
-    value = _number(text, int, "a whole number")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return int(value)
+    return int(_positive_int(text))
 
 
 def non_negative_int(text: str) -> int:
@@ -58,10 +62,7 @@ def non_negative_int(text: str) -> int:
         >>> non_negative_int("0")
         0
     """
-    value = _number(text, int, "a whole number")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return int(value)
+    return int(_non_negative_int(text))
 
 
 def positive_float(text: str) -> float:
@@ -71,10 +72,7 @@ def positive_float(text: str) -> float:
         >>> positive_float("2.5")
         2.5
     """
-    value = _number(text, float, "a number")
-    if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
-    return float(value)
+    return float(_positive_float(text))
 
 
 def non_negative_float(text: str) -> float:
@@ -84,7 +82,4 @@ def non_negative_float(text: str) -> float:
         >>> non_negative_float("0")
         0.0
     """
-    value = _number(text, float, "a number")
-    if not value >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
-    return float(value)
+    return float(_non_negative_float(text))

@@ -41,6 +41,7 @@ from detector.faces import YuNetFaceFinder
 from detector.fileio import atomic_dir, atomic_write_json, atomic_write_text, list_images
 from detector.labels import (
     HUMAN_BOX_OFFSETS,
+    box_iou_xyxy,
     format_yolo_line,
     read_label_file,
     to_human_box,
@@ -68,8 +69,6 @@ class RecipeConfig:
     max_side: int = 640
     # Detector labels in the human box convention; (0, 0, 0, 0) keeps YuNet's boxes (v1-v4).
     box_offsets: tuple[float, float, float, float] = HUMAN_BOX_OFFSETS
-
-
 
 
 def _read_labels_csv(root: Path) -> list[dict[str, str]]:
@@ -131,8 +130,6 @@ def measure_box_offsets(scene_dir: Path, finder: YuNetFaceFinder, min_iou: float
     Example:
         >>> # measure_box_offsets(Path("../shared/data/faces-in-scenes/train"), finder)["median"]
     """
-    from detector.labels import box_iou_xyxy
-
     shifts = []
     for img_path in tqdm(list_images(scene_dir / "images"), desc="box convention", unit="img"):
         img, truth = _scene_faces(scene_dir, img_path)

@@ -118,12 +118,12 @@ def resolve_weights(weights: str | Path) -> Path:
     raise ModelError(path, "weights file not found")
 
 
-# Live NMS IoU. The shipped detector sometimes puts a second, looser box (face plus hair) around
-# a face, overlapping the first by IoU 0.5-0.7, which Ultralytics' 0.7 keeps. With 0.5 the
-# false boxes of the three test sets drop 46 -> 26 (photos), 62 -> 42 (composites), 35 -> 24
-# (real scenes) with the same face accuracy (`exprdet eval --iou 0.5`, session 6). `exprdet eval`
-# keeps 0.7 for mAP: there the suppressed box is sometimes a useful second guess (photos mAP50
-# 0.855 at 0.7, 0.844 at 0.5).
+# Live NMS IoU. The shipped detector (measured on v4, whose labels mixed two box conventions)
+# sometimes puts a second, looser box around a face, overlapping the first by IoU 0.5-0.7,
+# which Ultralytics' 0.7 keeps. With 0.5 the false boxes of the three test sets drop 46 -> 26
+# (photos), 62 -> 42 (composites), 35 -> 24 (real scenes) with the same face accuracy
+# (`exprdet eval --iou 0.5`, session 6). `exprdet eval` keeps 0.7 for mAP: there the suppressed
+# box is sometimes a useful second guess (photos mAP50 0.855 at 0.7, 0.844 at 0.5).
 LIVE_NMS_IOU = 0.5
 
 

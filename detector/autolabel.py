@@ -37,7 +37,7 @@ from tqdm import tqdm
 from detector.errors import DatasetError
 from detector.faces import FACE_POLICIES, FaceFinder, choose_face, make_face_finder
 from detector.fileio import IMAGE_SUFFIXES, atomic_dir, atomic_write_json, list_images
-from detector.labels import LabelRowError, format_yolo_line, parse_yolo_line, xyxy_to_xywhn
+from detector.labels import LabelRowError, format_yolo_line, parse_yolo_line, to_human_box, xyxy_to_xywhn
 
 POOL_MANIFEST_COLUMNS = ("image", "group", "source_split", "class_names")
 # Below this many images, starting worker processes costs more than it saves.
@@ -390,7 +390,7 @@ def autolabel(items: Sequence[LabelledImage], out: str | Path, *,
               face_model: str | Path | None = None,
               multi_face: str = "skip", classes: Sequence[str] | None = None, source: str = "",
               sheet_samples: int = 64, seed: int = 0, workers: int = 2,
-              progress: bool = True) -> AutolabelResult:
+              progress: bool = True, human_boxes: bool = False) -> AutolabelResult:
     """Box the face in every image and write a pool, atomically.
 
     Images with no face, with several faces under ``multi_face="skip"``, or that cannot be
@@ -407,6 +407,9 @@ def autolabel(items: Sequence[LabelledImage], out: str | Path, *,
         seed: Seed of the contact-sheet sampling.
         workers: Detection processes (1 = in this process).
         progress: Show a progress bar.
+        human_boxes: Grow each YuNet box to the human-drawn convention
+            (:func:`~detector.labels.to_human_box`), for pools that will be mixed with
+            hand-labelled data such as Roboflow exports; needs ``face_model``.
 
     Returns:
         Paths and counts, see :class:`AutolabelResult`.
@@ -433,6 +436,8 @@ def autolabel(items: Sequence[LabelledImage], out: str | Path, *,
     unknown = [lab for lab in labels_seen if lab not in names]
     if unknown:
         raise DatasetError(None, f"labels {unknown} are not in --classes {names}")
+    if human_boxes and not face_model:
+        raise DatasetError(None, "human boxes are measured against YuNet's boxes: give a YuNet face model")
     check_replaceable(out, "pool.yaml")
     finder_name = "yunet" if face_model else "haar"
     source = source or f"autolabel ({finder_name})"
@@ -470,7 +475,8 @@ def autolabel(items: Sequence[LabelledImage], out: str | Path, *,
                         multi.append({"image": str(item.path), "faces": len(xyxy)})
                         per_class[item.label]["multi_face"] += 1
                     continue
-                row = format_yolo_line(names.index(item.label), xyxy_to_xywhn(xyxy[pick], wh)[0])
+                box = to_human_box(xyxy[pick], wh) if human_boxes else xyxy[pick]
+                row = format_yolo_line(names.index(item.label), xyxy_to_xywhn(box, wh)[0])
                 try:  # guards the contract with `build`: every written row must parse
                     parse_yolo_line(row, len(names))
                 except LabelRowError as exc:
@@ -480,7 +486,7 @@ def autolabel(items: Sequence[LabelledImage], out: str | Path, *,
                 shutil.copyfile(item.path, tmp / "images" / name)
                 (tmp / "labels" / f"{Path(name).stem}.txt").write_text(row + "\n")
                 manifest_rows.append([name, item.group, item.source_split, item.label])
-                kept.append((item, name, xyxy[pick]))
+                kept.append((item, name, box))
                 per_class[item.label]["labelled"] += 1
 
         if not kept:
@@ -507,6 +513,7 @@ def autolabel(items: Sequence[LabelledImage], out: str | Path, *,
         }
         report = {
             "source": source, "face_finder": finder_name, "face_model": face_model_str,
+            "box_convention": "human" if human_boxes else finder_name,
             "multi_face": multi_face, "names": names, "counts": counts,
             "elapsed_s": round(time.perf_counter() - started, 2),
             "contact_sheets": [p.name for p in sheets],

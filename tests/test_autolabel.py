@@ -136,6 +136,27 @@ def test_pool_format_and_copies(tmp_path: Path, squares: None) -> None:
         autolabel(items, tmp_path / "bad", classes=["neutral"], progress=False)
 
 
+def test_human_boxes_grow_the_finder_box(tmp_path: Path, squares: None) -> None:
+    from detector.labels import to_human_box
+
+    items = [LabelledImage(picture(tmp_path / "src" / "a.jpg", [(40, 30, 100, 90)]), "smile", "a")]
+    plain = autolabel(items, tmp_path / "plain", face_model="yunet.onnx", progress=False, workers=1)
+    human = autolabel(items, tmp_path / "human", face_model="yunet.onnx", progress=False, workers=1,
+                      human_boxes=True)
+
+    def box(pool: Path) -> np.ndarray:
+        return xywhn_to_xyxy(np.array([read_label_file(pool / "labels" / "a.txt")[0].xywhn]), (160, 120))[0]
+
+    np.testing.assert_allclose(box(plain.pool), [40, 30, 100, 90], atol=0.1)
+    np.testing.assert_allclose(box(human.pool), to_human_box(np.array([40, 30, 100, 90.0]), (160, 120)), atol=0.1)
+    assert box(human.pool)[3] - box(human.pool)[1] > 1.25 * 60     # taller by ~29 % of the height
+    assert json.loads(human.report.read_text())["box_convention"] == "human"
+    assert json.loads(plain.report.read_text())["box_convention"] == "yunet"
+    with pytest.raises(DatasetError, match="YuNet"):
+        autolabel(items, tmp_path / "haar", progress=False, human_boxes=True)
+    assert not (tmp_path / "haar").exists()
+
+
 def test_name_collisions_get_group_prefixes(tmp_path: Path, squares: None) -> None:
     a = picture(tmp_path / "a" / "frame.png", [(10, 10, 50, 50)])
     b = picture(tmp_path / "b" / "frame.png", [(10, 10, 50, 50)])

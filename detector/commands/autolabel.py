@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-model", type=Path, metavar="ONNX",
                         help="YuNet ONNX model (e.g. ../shared/models/face_detection_yunet.onnx); "
                              "default: OpenCV's built-in Haar cascade")
+    parser.add_argument("--human-boxes", action="store_true",
+                        help="grow YuNet's brow-to-chin boxes to the taller boxes people draw "
+                             "(detector.labels.HUMAN_BOX_OFFSETS), for pools mixed with hand-labelled "
+                             "exports such as Roboflow's; needs --face-model")
     parser.add_argument("--multi-face", choices=FACE_POLICIES, default="skip",
                         help="image with several faces: skip it (default), or box the largest "
                              "or the most central one")
@@ -75,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     result = autolabel(items, args.out, face_model=args.face_model, multi_face=args.multi_face,
                        classes=classes, source=args.source or source, sheet_samples=args.samples,
-                       seed=args.seed, workers=args.workers, progress=not args.no_progress)
+                       seed=args.seed, workers=args.workers, progress=not args.no_progress,
+                       human_boxes=args.human_boxes)
     c = result.counts
     print(f"{result.pool}: {c['labelled']} of {c['input']} images boxed "
           f"({', '.join(f'{i}={n}' for i, n in enumerate(result.names))}); "

@@ -47,7 +47,7 @@ from detector.errors import DatasetError, ModelError
 from detector.fileio import atomic_dir
 from detector.labels import box_iou_xyxy, read_label_file, xywhn_to_xyxy
 from detector.paths import RUNS_DIR
-from detector.train import label_path_for, load_data_yaml, load_yolo, offline_ultralytics
+from detector.train import label_path_for, load_data_yaml, load_yolo, offline_ultralytics, read_box_convention
 
 # Read once when Ultralytics is first imported: with it set, Ultralytics skips its DNS probe,
 # PyPI version check and telemetry. Project policy is that nothing downloads at run time.
@@ -796,7 +796,7 @@ def evaluate_weights(
     if classifier is not None:
         from detector.refine import CropClassifier
 
-        refiner = CropClassifier(classifier, model_names)
+        refiner = CropClassifier(classifier, model_names, box_convention=read_box_convention(yolo))
     def predict_batch(frames: list[np.ndarray]) -> list[Detections]:
         # Class-agnostic NMS as in live detection: one box (and one expression) per face.
         results = yolo.predict(frames, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,

@@ -195,8 +195,11 @@ class ExpressionDetector:
         self.names: dict[int, str] = {int(k): str(v) for k, v in dict(self.model.names).items()}
         if classifier is not None:
             from detector.refine import CropClassifier
+            from detector.train import read_box_convention
 
-            self.refiner = CropClassifier(classifier, self.names)
+            # The classifier maps this detector's boxes to the crops it learned from (the shipped
+            # pair: human-drawn boxes, YuNet crops); an ONNX/OpenVINO export records no convention.
+            self.refiner = CropClassifier(classifier, self.names, box_convention=read_box_convention(self.model))
         if threads is not None:
             self.set_threads(threads)
 

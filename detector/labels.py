@@ -247,3 +247,35 @@ def to_human_box(xyxy: np.ndarray, image_wh: tuple[int, int],
     out = flat + scale * np.asarray(offsets, np.float64)
     out = out.clip(0, [image_wh[0], image_wh[1], image_wh[0], image_wh[1]])
     return out.reshape(boxes.shape)
+
+
+def from_human_box(xyxy: np.ndarray, image_wh: tuple[int, int],
+                   offsets: tuple[float, float, float, float] = HUMAN_BOX_OFFSETS) -> np.ndarray:
+    """Inverse of :func:`to_human_box`: human-drawn face boxes back to YuNet's convention.
+
+    Used where a model trained on YuNet crops (the crop classifier) is given boxes from a
+    detector trained on human-drawn boxes. Exact for boxes that :func:`to_human_box` did not clip.
+
+    Args:
+        xyxy: ``(n, 4)`` or ``(4,)`` boxes in pixels.
+        image_wh: ``(width, height)`` of the image, for clipping.
+        offsets: The same ``(left, top, right, bottom)`` shifts :func:`to_human_box` applied.
+
+    Returns:
+        Boxes of the same shape, as float64.
+
+    Example:
+        >>> from_human_box(np.array([0., 0., 120., 130.]), (200, 200), (-0.1, -0.2, 0.1, 0.1)).round(6).tolist()
+        [10.0, 20.0, 110.0, 120.0]
+    """
+    boxes = np.asarray(xyxy, np.float64)
+    flat = boxes.reshape(-1, 4)
+    left, top, right, bottom = (float(v) for v in offsets)
+    # A human box is the YuNet box grown by (right - left) of its width and (bottom - top) of its height.
+    w = (flat[:, 2] - flat[:, 0]) / (1.0 + right - left)
+    h = (flat[:, 3] - flat[:, 1]) / (1.0 + bottom - top)
+    x1 = flat[:, 0] - left * w
+    y1 = flat[:, 1] - top * h
+    out = np.stack([x1, y1, x1 + w, y1 + h], axis=1)
+    out = out.clip(0, [image_wh[0], image_wh[1], image_wh[0], image_wh[1]])
+    return out.reshape(boxes.shape)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import json
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -702,6 +703,20 @@ DETECTOR_ARGS: dict = {
 }
 
 
+def dataset_box_convention(dataset: Path) -> str:
+    """``"human"`` if the recipe's ``recipe_report.json`` mapped YuNet boxes to human ones, else ``"yunet"``.
+
+    Example:
+        >>> # dataset_box_convention(Path("datasets/smile-neutral-scenes"))  # 'human'
+    """
+    path = dataset / "recipe_report.json"
+    try:
+        offsets = json.loads(path.read_text()).get("box_offsets") or [0, 0, 0, 0]
+    except (OSError, ValueError) as exc:
+        raise DatasetError(path, f"cannot read the recipe report ({exc})") from None
+    return "human" if any(float(v) for v in offsets) else "yunet"
+
+
 def _has_checkpoint(runs: Path, name: str) -> bool:
     return (runs / name / "weights" / "last.pt").is_file()
 
@@ -731,7 +746,7 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     """
     import shutil
 
-    from detector.train import train, train_classifier
+    from detector.train import tag_box_convention, train, train_classifier
 
     if not (dataset / "data.yaml").is_file():
         build_smile_neutral_dataset(shared, dataset)
@@ -751,6 +766,9 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
         det_args["threads"] = threads
     result = train(mixed, det_args.pop("model"), project=runs, name="detector", backbone=cls_best,
                    resume=_has_checkpoint(runs, "detector"), **det_args)
+    # Record the box conventions so the classifier crops the detector's boxes as it learned them.
+    tag_box_convention(cls_best, "yunet")
+    tag_box_convention(result.best, dataset_box_convention(dataset))
     reports = evaluate_shipped_model(shared, result.best, cls_best, dataset=dataset, runs=runs)
     for src, dst in ((result.best, out_weights), (cls_best, out_weights.parent / "smile-neutral-cls.pt")):
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import pickle
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -357,6 +358,57 @@ def load_yolo(model: str | Path, task: str | None = "detect") -> Any:
             else ""
         raise ModelError(model, f"is a {yolo.task} model, expected {task}{hint}")
     return yolo
+
+
+# Checkpoint key naming the face-box convention a model learned from: "human" (hand-drawn
+# boxes, :data:`~detector.labels.HUMAN_BOX_OFFSETS`) or "yunet" (YuNet's tighter boxes). A
+# crop classifier and a detector that learned different conventions need the boxes mapped.
+BOX_CONVENTION_KEY = "exprdet_box_convention"
+BOX_CONVENTIONS = ("human", "yunet")
+
+
+def read_box_convention(model: Any) -> str | None:
+    """The box convention recorded in a loaded ``YOLO``'s checkpoint, or None if it has none.
+
+    Example:
+        >>> read_box_convention(load_yolo("yolo11n.yaml")) is None
+        True
+    """
+    ckpt = getattr(model, "ckpt", None)
+    value = ckpt.get(BOX_CONVENTION_KEY) if isinstance(ckpt, dict) else None
+    return value if value in BOX_CONVENTIONS else None
+
+
+def tag_box_convention(weights: str | Path, convention: str) -> Path:
+    """Record which face-box convention a ``.pt`` checkpoint learned from (rewritten atomically).
+
+    Args:
+        weights: A local Ultralytics ``.pt``.
+        convention: ``"human"`` or ``"yunet"``.
+
+    Raises:
+        ModelError: not a loadable checkpoint dict.
+        ValueError: unknown convention.
+
+    Example:
+        >>> # tag_box_convention("weights/smile-neutral-cls.pt", "yunet")
+    """
+    import torch
+
+    if convention not in BOX_CONVENTIONS:
+        raise ValueError(f"convention must be one of {BOX_CONVENTIONS}, got {convention!r}")
+    path = Path(weights)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise ModelError(path, f"cannot be read as a checkpoint: {exc}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise ModelError(path, "is not an Ultralytics checkpoint (no 'model' entry)")
+    ckpt[BOX_CONVENTION_KEY] = convention
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+    return path
 
 
 def count_matching_layers(yolo: Any, weights: str | Path) -> tuple[int, int]:

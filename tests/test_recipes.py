@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import json
 from pathlib import Path
 
 import cv2
@@ -12,9 +13,11 @@ import pytest
 from PIL import Image
 
 from detector.errors import DatasetError
+from detector.labels import from_human_box
 from detector.recipes import (
     HUMAN_BOX_OFFSETS,
     NAMES,
+    dataset_box_convention,
     measure_box_offsets,
     roboflow_singles,
     smile_neutral_split,
@@ -304,6 +307,40 @@ def test_to_human_box_keeps_the_shape_of_many_boxes() -> None:
     # a human box contains the YuNet box and is taller in proportion than it is wider
     assert (out[:, :2] <= boxes[:, :2]).all() and (out[:, 2:] >= boxes[:, 2:]).all()
     assert HUMAN_BOX_OFFSETS[3] - HUMAN_BOX_OFFSETS[1] > HUMAN_BOX_OFFSETS[2] - HUMAN_BOX_OFFSETS[0]
+
+
+@pytest.mark.parametrize(("human", "offsets", "expected"), [
+    ([0, 0, 120, 130], (-0.1, -0.2, 0.1, 0.1), [10, 20, 110, 120]),     # grown 20 % wide, 30 % tall
+    ([40, 40, 60, 60], (0, 0, 0, 0), [40, 40, 60, 60]),                  # no shift, no change
+    ([43.7, 42.2, 156.3, 106.6], HUMAN_BOX_OFFSETS, [50, 50, 150, 100]),  # the shipped shifts
+    ([0, 0, 30, 30], (0.5, 0.5, 0.5, 0.5), [0, 0, 15, 15]),              # moved off the image: clipped
+])
+def test_from_human_box(human: list[float], offsets: tuple, expected: list[float]) -> None:
+    out = from_human_box(np.array(human, float), (200, 200), offsets)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_from_human_box_inverts_to_human_box() -> None:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(40, 100, (50, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(10, 60, (50, 2))])
+    back = from_human_box(to_human_box(boxes, (400, 400)), (400, 400))
+    np.testing.assert_allclose(back, boxes, atol=1e-9)
+
+
+@pytest.mark.parametrize(("report", "expected"), [
+    ({"box_offsets": list(HUMAN_BOX_OFFSETS)}, "human"),
+    ({"box_offsets": [0, 0, 0, 0]}, "yunet"),
+    ({}, "yunet"),                                       # recipes before the human convention
+])
+def test_dataset_box_convention(tmp_path: Path, report: dict, expected: str) -> None:
+    (tmp_path / "recipe_report.json").write_text(json.dumps(report))
+    assert dataset_box_convention(tmp_path) == expected
+
+
+def test_dataset_box_convention_needs_the_report(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="recipe_report.json"):
+        dataset_box_convention(tmp_path)
 
 
 class _ShrinkingFinder:

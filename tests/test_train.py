@@ -24,6 +24,8 @@ from detector.train import (
     load_yolo,
     offline_ultralytics,
     parse_overrides,
+    read_box_convention,
+    tag_box_convention,
     train,
     train_classifier,
 )
@@ -93,6 +95,23 @@ def test_local_pt_and_backbone_layers(tmp_path: Path) -> None:
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="cannot be loaded"):
         load_yolo(broken)
+
+
+def test_box_convention_tag_round_trip(tmp_path: Path, untrained_weights: Path) -> None:
+    pt = tmp_path / "det.pt"
+    pt.write_bytes(untrained_weights.read_bytes())
+    assert read_box_convention(load_yolo(pt)) is None          # untagged: nothing assumed
+    assert tag_box_convention(pt, "human") == pt
+    assert read_box_convention(load_yolo(pt)) == "human"
+    tag_box_convention(pt, "yunet")                             # re-tagging replaces
+    assert read_box_convention(load_yolo(pt)) == "yunet"
+    assert not list(tmp_path.glob("*.tmp"))                     # written through a temp file
+    with pytest.raises(ValueError, match="convention"):
+        tag_box_convention(pt, "haar")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="broken.pt"):
+        tag_box_convention(broken, "human")
 
 
 # --------------------------------------------------------------------------- data.yaml

@@ -811,9 +811,14 @@ def evaluate_shipped_model(shared: Path, weights: Path, classifier: Path, *, dat
             reports[label + suffix] = rep.to_dict()
             sh = rep.face.shares()
             pct = {k: "-" if v is None else f"{100 * v:.1f} %" for k, v in sh.items()}
+            ci = {k: f" ({lo:.3f}-{hi:.3f})" if k != "face_accuracy" else f" ({100 * lo:.1f}-{100 * hi:.1f})"
+                  for k, (lo, hi) in rep.intervals.items()}
             lines.append(f"| {label.removeprefix('test_').replace('_', ' ')} | "
                          f"{'one-stage + classifier' if clf else 'one-stage'} | {rep.images} | {rep.instances} | "
-                         f"{rep.map50:.3f} | {rep.map50_95:.3f} | {pct['right']} | {pct['wrong']} | {pct['missed']} |")
+                         f"{rep.map50:.3f}{ci.get('map50', '')} | {rep.map50_95:.3f} | "
+                         f"{pct['right']}{ci.get('face_accuracy', '')} | {pct['wrong']} | {pct['missed']} |")
+    lines.append("\nIn brackets: 95 % bootstrap intervals over images (photos of one person counted as "
+                 "independent, so if anything too narrow).")
     runs.mkdir(parents=True, exist_ok=True)
     atomic_write_text(runs / "eval_summary.md", "\n".join(lines) + "\n")
     atomic_write_json(runs / "eval_summary.json", reports)

@@ -129,6 +129,40 @@ def test_ap_agrees_with_ultralytics_ap_per_class() -> None:
     assert ours.map50_95 == pytest.approx(float(ap.mean()), abs=0.01)
 
 
+def test_coco_ap_weights_repeat_predictions() -> None:
+    tp = np.array([True, False, True, False, True])
+    weights = np.array([2, 1, 3, 1, 1])
+    expanded = np.repeat(tp, weights)
+    assert coco_ap(tp, 9, weights) == pytest.approx(coco_ap(expanded, 9))
+
+
+def _face_images(right: int, wrong: int) -> tuple[list[Detections], list[Detections]]:
+    # one labelled face per image, predicted with the right class or the other one
+    box = np.array([[0, 0, 10, 10.0]])
+    truths = [Detections(box, np.array([0]), np.ones(1)) for _ in range(right + wrong)]
+    preds = [Detections(box, np.array([0 if i < right else 1]), np.array([0.9])) for i in range(right + wrong)]
+    return preds, truths
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_shrink_with_more_images() -> None:
+    small = evaluate_detections(*_face_images(36, 9), NAMES)          # 45 faces, 80 % right
+    large = evaluate_detections(*_face_images(1600, 400), NAMES)      # 2,000 faces, 80 % right
+    for r in (small, large):
+        lo, hi = r.intervals["face_accuracy"]
+        assert lo < 0.8 < hi
+        lo, hi = r.intervals["map50"]
+        assert lo <= r.map50 <= hi
+    width = {k: r.intervals["face_accuracy"][1] - r.intervals["face_accuracy"][0]
+             for k, r in (("small", small), ("large", large))}
+    assert width["small"] > 3 * width["large"]     # ~1/sqrt(n): 45 against 2,000 faces
+    assert 0.15 < width["small"] < 0.35             # binomial: 2 x 1.96 x sqrt(0.8 x 0.2 / 45) = 0.23
+    again = evaluate_detections(*_face_images(36, 9), NAMES)
+    assert again.intervals == small.intervals       # seeded
+    assert evaluate_detections(*_face_images(36, 9), NAMES, bootstrap=0).intervals == {}
+    perfect = evaluate_detections(*_face_images(20, 0), NAMES)
+    assert perfect.intervals["face_accuracy"] == (1.0, 1.0)
+
+
 def test_ece_example_and_empty() -> None:
     ece, bins = expected_calibration_error(np.array([0.95, 0.95, 0.55, 0.55]),
                                            np.array([True, True, True, False]))
@@ -166,7 +200,7 @@ def test_report_files(tmp_path: Path) -> None:
     assert cm["counts"] == [[2, 0, 0], [1, 1, 0], [0, 0, 0]]
     assert cm["normalized"][1] == [0.5, 0.5, 0.0]
     md = (out / "report.md").read_text()
-    assert "| mAP50 | 0.752 |" in md and "| smile | 2 | 1 |" in md
+    assert "| mAP50 | 0.752 (" in md and "| smile | 2 | 1 |" in md and "bootstrap over images" in md
     assert all((out / n).stat().st_size > 1000 for n in names if n.endswith(".png"))
     # Re-running into the same folder replaces it whole.
     report.save(out, plots=False)

@@ -59,6 +59,9 @@ FACE_IOU = 0.3
 FACE_CONF = 0.25
 ECE_BINS = 10
 BOOTSTRAP_RESAMPLES = 200
+# Face width as a share of the image width: tight crops (>= 0.4), head and shoulders, a desk
+# webcam (0.1-0.2), a room or a crowd (< 0.1).
+FACE_SIZE_EDGES = (0.0, 0.05, 0.1, 0.2, 0.4, 1.0)
 BOOTSTRAP_METHOD = ("percentile bootstrap over images (resampled with replacement); photos of one "
                     "person count as independent, so the intervals are if anything too narrow")
 
@@ -159,6 +162,9 @@ class EvalReport:
         meta: Facts of the run (weights, data, split, seconds, ...), filled by the I/O layer.
         intervals: 95 % bootstrap intervals (images resampled with replacement) of
             ``face_accuracy`` and ``map50``; empty when not computed.
+        face_by_size: Face outcomes per bin of face width / image width
+            (:data:`FACE_SIZE_EDGES`): ``lo, hi, faces, right, wrong, missed``; empty when the
+            image sizes were not given.
 
     Example:
         >>> r = evaluate_detections([Detections.empty()], [Detections.empty()], ["a", "b"])
@@ -183,6 +189,7 @@ class EvalReport:
     curves: dict[str, Any] = field(default_factory=dict, repr=False)
     meta: dict[str, Any] = field(default_factory=dict)
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    face_by_size: list[dict[str, float | int]] = field(default_factory=list)
 
     @property
     def confusion_normalized(self) -> np.ndarray:
@@ -248,6 +255,7 @@ class EvalReport:
             },
             "intervals_95": {**{k: list(v) for k, v in self.intervals.items()},
                              "method": BOOTSTRAP_METHOD} if self.intervals else None,
+            "face_by_size": self.face_by_size or None,
             "per_class": [vars(c) for c in self.per_class],
             "face": {**{k: v for k, v in vars(self.face).items()}, "shares": self.face.shares()},
             "ece_bins": self.ece_bins,
@@ -293,6 +301,7 @@ class EvalReport:
             f"| {self.face.faces} | {self.face.right} ({_pct(s['right'])}) | {self.face.wrong} "
             f"({_pct(s['wrong'])}) | {self.face.missed} ({_pct(s['missed'])}) | "
             f"{self.face.false_boxes} |",
+            *self._size_table(),
             "", "## Confusion matrix (rows: true, columns: predicted)", "",
             "| true \\ predicted | " + " | ".join(self.confusion_labels) + " |",
             "|---|" + "---:|" * len(self.confusion_labels),
@@ -308,6 +317,18 @@ class EvalReport:
         if notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
         return "\n".join(lines) + "\n"
+
+    def _size_table(self) -> list[str]:
+        rows = [b for b in self.face_by_size if b["faces"]]
+        if not rows:
+            return []
+        lines = ["", "Faces by width (share of the image width):", "",
+                 "| face width | faces | right | wrong class | missed |", "|---|---:|---:|---:|---:|"]
+        for b in rows:
+            n = int(b["faces"])
+            lines.append(f"| {b['lo']:.2f}-{b['hi']:.2f} | {n} | {_pct(b['right'] / n)} | "
+                         f"{_pct(b['wrong'] / n)} | {_pct(b['missed'] / n)} |")
+        return lines
 
     def _interval(self, key: str) -> str:
         if key not in self.intervals:
@@ -426,6 +447,7 @@ def evaluate_detections(
     face_iou: float = FACE_IOU,
     bootstrap: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
+    image_wh: Sequence[tuple[int, int]] | None = None,
 ) -> EvalReport:
     """Compute every metric from per-image predictions and ground truth (no model, no I/O).
 
@@ -438,6 +460,7 @@ def evaluate_detections(
         bootstrap: Resamples for the 95 % intervals of face accuracy and mAP50 (images drawn
             with replacement, ``random`` seeded by ``seed``); 0 skips them.
         seed: Seed of the resampling.
+        image_wh: ``(width, height)`` of each image, for face accuracy by face size.
 
     Returns:
         An :class:`EvalReport` (``meta`` empty).
@@ -541,7 +564,10 @@ def evaluate_detections(
         picked = [v for c, v in enumerate(values) if c in classes_with_gt and v is not None]
         return float(np.mean(picked)) if picked else 0.0
 
-    face, confusion, confs, correct, right_per_image = _face_outcomes(preds, truths, nc, face_conf, face_iou)
+    if image_wh is not None and len(image_wh) != len(truths):
+        raise ValueError(f"{len(image_wh)} image sizes for {len(truths)} images")
+    face, confusion, confs, correct, right_per_image, outcome = _face_outcomes(preds, truths, nc, face_conf,
+                                                                               face_iou)
     ece, ece_bins = expected_calibration_error(confs, correct)
     intervals = _bootstrap_intervals(right_per_image, gt_per_image, sorted_image, sorted_tp, bootstrap, seed) \
         if bootstrap > 0 and n_gt.sum() > 0 else {}
@@ -556,7 +582,22 @@ def evaluate_detections(
         ece=ece, ece_bins=ece_bins,
         curves={"pr": pr_curves, "f1": f1_curves, "grid": grid, "best_conf": best_conf},
         intervals=intervals,
+        face_by_size=[] if image_wh is None else _face_by_size(truths, image_wh, outcome),
     )
+
+
+def _face_by_size(truths: Sequence[Detections], image_wh: Sequence[tuple[int, int]],
+                  outcome: np.ndarray) -> list[dict[str, float | int]]:
+    share = np.concatenate([(t.xyxy[:, 2] - t.xyxy[:, 0]) / max(wh[0], 1)
+                            for t, wh in zip(truths, image_wh, strict=True)] or [np.zeros(0)])
+    edges = np.asarray(FACE_SIZE_EDGES)
+    index = np.clip(np.searchsorted(edges, share, side="right") - 1, 0, len(edges) - 2)
+    table: list[dict[str, float | int]] = []
+    for k in range(len(edges) - 1):
+        got = outcome[index == k]
+        table.append({"lo": float(edges[k]), "hi": float(edges[k + 1]), "faces": len(got),
+                      **{name: int(np.sum(got == code)) for code, name in enumerate(("right", "wrong", "missed"))}})
+    return table
 
 
 def _bootstrap_intervals(right_per_image: np.ndarray, gt_per_image: np.ndarray, sorted_image: dict[int, np.ndarray],
@@ -589,13 +630,15 @@ def _bootstrap_intervals(right_per_image: np.ndarray, gt_per_image: np.ndarray, 
 
 def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc: int,
                    face_conf: float, face_iou: float
-                   ) -> tuple[FaceAccuracy, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Face accuracy, confusion matrix, the (confidence, correct) pairs for ECE, right faces per image."""
+                   ) -> tuple[FaceAccuracy, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Face accuracy, confusion matrix, (confidence, correct) pairs for ECE, right faces per image,
+    and each face's outcome (0 right, 1 wrong, 2 missed) in image order."""
     confusion = np.zeros((nc + 1, nc + 1), dtype=np.int64)
     right = wrong = missed = false_boxes = 0
     confs: list[float] = []
     correct: list[bool] = []
     right_per_image = np.zeros(len(truths), dtype=np.int64)
+    outcome: list[int] = []
     for i, (p, t) in enumerate(zip(preds, truths, strict=True)):
         shown = p[np.flatnonzero(p.confidence >= face_conf)]
         iou = box_iou_xyxy(t.xyxy, shown.xyxy)  # (faces, shown predictions)
@@ -606,6 +649,7 @@ def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc
             if not len(candidates):
                 missed += 1
                 confusion[true_cls, nc] += 1
+                outcome.append(2)
                 continue
             # Most confident; among equal confidences the better-overlapping one.
             best = max(candidates, key=lambda j: (float(shown.confidence[j]), float(iou[f, j])))
@@ -614,6 +658,7 @@ def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc
             confusion[true_cls, pred_cls] += 1
             confs.append(float(shown.confidence[best]))
             correct.append(pred_cls == true_cls)
+            outcome.append(0 if pred_cls == true_cls else 1)
             if pred_cls == true_cls:
                 right += 1
                 right_per_image[i] += 1
@@ -624,7 +669,8 @@ def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc
             confusion[nc, int(shown.class_id[j])] += 1
     face = FaceAccuracy(sum(len(t) for t in truths), right, wrong, missed, false_boxes,
                         face_conf, face_iou)
-    return face, confusion, np.array(confs, dtype=np.float64), np.array(correct, dtype=bool), right_per_image
+    return (face, confusion, np.array(confs, dtype=np.float64), np.array(correct, dtype=bool), right_per_image,
+            np.array(outcome, dtype=np.int64))
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
@@ -872,8 +918,9 @@ def evaluate_weights(
     with contextlib.ExitStack() as stack:
         stack.callback(torch.set_num_threads, before)  # leave the caller's setting as it was
         stack.enter_context(offline_ultralytics())
-        preds, truths, unlabelled = _predict_split(spec, split, predict_batch, batch)
-    report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou)
+        preds, truths, unlabelled, sizes = _predict_split(spec, split, predict_batch, batch)
+    report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou,
+                                 image_wh=sizes)
     seconds = time.perf_counter() - start
     if unlabelled:
         notes.append(f"{unlabelled} images have no label file and count as background images")
@@ -950,8 +997,12 @@ def evaluate_predictor(
     if names != spec.names:
         raise ModelError(label, f"predicts {list(names.values())} but {spec.path} has {list(spec.names.values())}")
     start = time.perf_counter()
-    preds, truths, unlabelled = _predict_split(spec, split, lambda frames: [predictor.predict(f) for f in frames], 1)
-    report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou)
+    def predict_batch(frames: list[np.ndarray]) -> list[Detections]:
+        return [predictor.predict(f) for f in frames]
+
+    preds, truths, unlabelled, sizes = _predict_split(spec, split, predict_batch, 1)
+    report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou,
+                                 image_wh=sizes)
     notes = [f"{unlabelled} images have no label file and count as background images"] if unlabelled else []
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in label).strip("-")
     out_dir = Path(out) if out else RUNS_DIR / "eval" / (name or f"{slug}-{split}")
@@ -963,14 +1014,15 @@ def evaluate_predictor(
 
 
 def _predict_split(spec: Any, split: str, predict_batch: Callable[[list[np.ndarray]], list[Detections]],
-                   batch: int) -> tuple[list[Detections], list[Detections], int]:
-    """Predictions, ground truths and the count of images without a label file, for one split."""
+                   batch: int) -> tuple[list[Detections], list[Detections], int, list[tuple[int, int]]]:
+    """Predictions, ground truths, the count of images without a label file, and image sizes."""
     import cv2
     from tqdm import tqdm
 
     images = spec.images(split)
     preds: list[Detections] = []
     truths: list[Detections] = []
+    sizes: list[tuple[int, int]] = []
     unlabelled = 0
     with tqdm(total=len(images), desc=f"eval {split}", unit="img") as bar:
         for i in range(0, len(images), batch):
@@ -982,11 +1034,12 @@ def _predict_split(spec: Any, split: str, predict_batch: Callable[[list[np.ndarr
                     raise DatasetError(path, "cannot be read as an image")
                 frames.append(frame)
                 h, w = frame.shape[:2]
+                sizes.append((w, h))
                 truths.append(load_truth(path, (w, h), spec.names))
                 unlabelled += not label_path_for(path).is_file()
             preds += predict_batch(frames)
             bar.update(len(chunk))
-    return preds, truths, unlabelled
+    return preds, truths, unlabelled, sizes
 
 
 def ultralytics_val(weights: str | Path, data: str | Path, split: str, *, imgsz: int,

@@ -163,6 +163,23 @@ def test_bootstrap_intervals_hold_the_estimate_and_shrink_with_more_images() -> 
     assert perfect.intervals["face_accuracy"] == (1.0, 1.0)
 
 
+def test_face_accuracy_by_face_size() -> None:
+    # three 100-px-wide images: a 3 px face (right), a 30 px face (wrong), a 60 px face (missed)
+    boxes = [np.array([[0, 0, 3, 3.0]]), np.array([[0, 0, 30, 30.0]]), np.array([[0, 0, 60, 60.0]])]
+    truths = [Detections(b, np.array([0]), np.ones(1)) for b in boxes]
+    preds = [Detections(boxes[0], np.array([0]), np.array([0.9])),
+             Detections(boxes[1], np.array([1]), np.array([0.9])), Detections.empty()]
+    r = evaluate_detections(preds, truths, NAMES, image_wh=[(100, 80)] * 3)
+    table = {(b["lo"], b["hi"]): (b["faces"], b["right"], b["wrong"], b["missed"]) for b in r.face_by_size}
+    assert table == {(0.0, 0.05): (1, 1, 0, 0), (0.05, 0.1): (0, 0, 0, 0), (0.1, 0.2): (0, 0, 0, 0),
+                     (0.2, 0.4): (1, 0, 1, 0), (0.4, 1.0): (1, 0, 0, 1)}
+    md = r.to_markdown()
+    assert "| 0.20-0.40 | 1 | 0.0% | 100.0% | 0.0% |" in md and "| 0.05-0.10 |" not in md  # empty bins left out
+    assert evaluate_detections(preds, truths, NAMES).face_by_size == []
+    with pytest.raises(ValueError, match="2 image sizes for 3 images"):
+        evaluate_detections(preds, truths, NAMES, image_wh=[(100, 80)] * 2)
+
+
 def test_ece_example_and_empty() -> None:
     ece, bins = expected_calibration_error(np.array([0.95, 0.95, 0.55, 0.55]),
                                            np.array([True, True, True, False]))

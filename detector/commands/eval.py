@@ -67,6 +67,14 @@ def run(args: argparse.Namespace) -> int:
           f"R {r.recall:.3f}  F1 {r.f1:.3f}")
     print(f"faces: right {pct['right']}, wrong class {pct['wrong']}, missed {pct['missed']}, "
           f"{r.face.false_boxes} false boxes (conf >= {r.face.conf})")
+    if r.intervals:
+        (a_lo, a_hi), (m_lo, m_hi) = r.intervals["face_accuracy"], r.intervals["map50"]
+        print(f"95 % intervals (bootstrap over images): right {100 * a_lo:.1f}-{100 * a_hi:.1f}%, "
+              f"mAP50 {m_lo:.3f}-{m_hi:.3f}")
+    sized = [b for b in r.face_by_size if b["faces"]]
+    if len(sized) > 1:
+        print("right by face width: " + ", ".join(
+            f"{b['lo']:.2f}-{b['hi']:.2f} {100 * b['right'] / b['faces']:.0f}% of {b['faces']}" for b in sized))
     print(f"ECE {'-' if r.ece is None else f'{r.ece:.3f}'}")
     if "ultralytics_val" in r.meta:
         u = r.meta["ultralytics_val"]

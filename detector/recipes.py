@@ -419,7 +419,7 @@ def write_review_sheets(scene_dir: Path, cls_weights: Path, out: Path, per_sheet
     Example:
         >>> # write_review_sheets(Path("../shared/data/faces-in-scenes/test"), Path("cls.pt"), Path("review"))
     """
-    classifier = CropClassifier(cls_weights, dict(enumerate(NAMES)))
+    classifier = CropClassifier(cls_weights, dict(enumerate(NAMES)), flip=False)  # as the labels were made
     tiles, rows_out = [], ["n,image,face,width_px,p_smile"]
     for img_path in tqdm(list_images(scene_dir / "images"), desc="review sheets", unit="img"):
         img, xyxy = _scene_faces(scene_dir, img_path)
@@ -493,7 +493,8 @@ def _as_classifier(classifier: Path | CropClassifier) -> CropClassifier:
         return classifier
     if not classifier.is_file():
         raise ModelError(classifier, "no such crop classifier file")
-    return CropClassifier(classifier, dict(enumerate(NAMES)))
+    # Single crops, as when the shipped real-scene labels and their agreement figures were measured.
+    return CropClassifier(classifier, dict(enumerate(NAMES)), flip=False)
 
 
 def build_real_scenes(scene_root: Path, classifier: Path | CropClassifier, out: Path,

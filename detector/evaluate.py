@@ -458,7 +458,7 @@ def evaluate_detections(
         face_conf: Confidence a prediction needs for face accuracy, confusion matrix and ECE.
         face_iou: IoU a prediction needs with a labelled face to be that face's prediction.
         bootstrap: Resamples for the 95 % intervals of face accuracy and mAP50 (images drawn
-            with replacement, ``random`` seeded by ``seed``); 0 skips them.
+            with replacement by ``numpy.random.default_rng(seed)``); 0 skips them.
         seed: Seed of the resampling.
         image_wh: ``(width, height)`` of each image, for face accuracy by face size.
 
@@ -566,10 +566,9 @@ def evaluate_detections(
 
     if image_wh is not None and len(image_wh) != len(truths):
         raise ValueError(f"{len(image_wh)} image sizes for {len(truths)} images")
-    face, confusion, confs, correct, right_per_image, outcome = _face_outcomes(preds, truths, nc, face_conf,
-                                                                               face_iou)
+    face, confusion, confs, correct, outcome = _face_outcomes(preds, truths, nc, face_conf, face_iou)
     ece, ece_bins = expected_calibration_error(confs, correct)
-    intervals = _bootstrap_intervals(right_per_image, gt_per_image, sorted_image, sorted_tp, bootstrap, seed) \
+    intervals = _bootstrap_intervals(outcome, gt_per_image, sorted_image, sorted_tp, bootstrap, seed) \
         if bootstrap > 0 and n_gt.sum() > 0 else {}
     return EvalReport(
         names=names, images=len(truths), instances=int(n_gt.sum()),
@@ -600,7 +599,7 @@ def _face_by_size(truths: Sequence[Detections], image_wh: Sequence[tuple[int, in
     return table
 
 
-def _bootstrap_intervals(right_per_image: np.ndarray, gt_per_image: np.ndarray, sorted_image: dict[int, np.ndarray],
+def _bootstrap_intervals(outcome: np.ndarray, gt_per_image: np.ndarray, sorted_image: dict[int, np.ndarray],
                          sorted_tp: dict[int, np.ndarray], resamples: int, seed: int
                          ) -> dict[str, tuple[float, float]]:
     # Images, not faces, are resampled: the faces of one picture share its lighting and camera.
@@ -608,6 +607,8 @@ def _bootstrap_intervals(right_per_image: np.ndarray, gt_per_image: np.ndarray, 
     rng = np.random.default_rng(seed)
     n = len(gt_per_image)
     faces_per_image = gt_per_image.sum(axis=1)
+    face_image = np.repeat(np.arange(n), faces_per_image)  # outcomes are in image order
+    right_per_image = np.bincount(face_image[outcome == 0], minlength=n)
     acc, maps = [], []
     for _ in range(resamples):
         counts = np.bincount(rng.integers(0, n, n), minlength=n)
@@ -630,16 +631,15 @@ def _bootstrap_intervals(right_per_image: np.ndarray, gt_per_image: np.ndarray, 
 
 def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc: int,
                    face_conf: float, face_iou: float
-                   ) -> tuple[FaceAccuracy, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Face accuracy, confusion matrix, (confidence, correct) pairs for ECE, right faces per image,
-    and each face's outcome (0 right, 1 wrong, 2 missed) in image order."""
+                   ) -> tuple[FaceAccuracy, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Face accuracy, confusion matrix, (confidence, correct) pairs for ECE, and each face's
+    outcome (0 right, 1 wrong, 2 missed) in image order."""
     confusion = np.zeros((nc + 1, nc + 1), dtype=np.int64)
     right = wrong = missed = false_boxes = 0
     confs: list[float] = []
     correct: list[bool] = []
-    right_per_image = np.zeros(len(truths), dtype=np.int64)
     outcome: list[int] = []
-    for i, (p, t) in enumerate(zip(preds, truths, strict=True)):
+    for p, t in zip(preds, truths, strict=True):
         shown = p[np.flatnonzero(p.confidence >= face_conf)]
         iou = box_iou_xyxy(t.xyxy, shown.xyxy)  # (faces, shown predictions)
         taken = np.zeros(len(shown), dtype=bool)
@@ -661,7 +661,6 @@ def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc
             outcome.append(0 if pred_cls == true_cls else 1)
             if pred_cls == true_cls:
                 right += 1
-                right_per_image[i] += 1
             else:
                 wrong += 1
         for j in np.flatnonzero(~taken):
@@ -669,7 +668,7 @@ def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc
             confusion[nc, int(shown.class_id[j])] += 1
     face = FaceAccuracy(sum(len(t) for t in truths), right, wrong, missed, false_boxes,
                         face_conf, face_iou)
-    return (face, confusion, np.array(confs, dtype=np.float64), np.array(correct, dtype=bool), right_per_image,
+    return (face, confusion, np.array(confs, dtype=np.float64), np.array(correct, dtype=bool),
             np.array(outcome, dtype=np.int64))
 
 
@@ -997,6 +996,7 @@ def evaluate_predictor(
     if names != spec.names:
         raise ModelError(label, f"predicts {list(names.values())} but {spec.path} has {list(spec.names.values())}")
     start = time.perf_counter()
+
     def predict_batch(frames: list[np.ndarray]) -> list[Detections]:
         return [predictor.predict(f) for f in frames]
 

@@ -221,6 +221,9 @@ def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # two side shifts are averaged (annotators are not left-handed; the asymmetry is noise).
 # valid/ gives -0.062/-0.165/+0.052/+0.178 and test/ -0.066/-0.213/+0.055/+0.153.
 HUMAN_BOX_OFFSETS: tuple[float, float, float, float] = (-0.063, -0.156, 0.063, 0.132)
+# Each face-box convention as edge shifts from YuNet's boxes (what to_human_box applies).
+BOX_CONVENTION_OFFSETS: dict[str, tuple[float, float, float, float]] = {
+    "human": HUMAN_BOX_OFFSETS, "yunet": (0.0, 0.0, 0.0, 0.0)}
 
 
 def to_human_box(xyxy: np.ndarray, image_wh: tuple[int, int],

@@ -16,7 +16,7 @@ import numpy as np
 
 from detector.core import Detections
 from detector.errors import ModelError
-from detector.labels import from_human_box, to_human_box
+from detector.labels import BOX_CONVENTION_OFFSETS, from_human_box, to_human_box
 from detector.train import read_box_convention
 
 
@@ -92,11 +92,12 @@ class CropClassifier:
         Example:
             >>> # clf.probs(frame, dets.xyxy).argmax(1)
         """
-        wh = (image.shape[1], image.shape[0])
-        if self.box_convention == "human" and self.crop_convention == "yunet":
-            xyxy = from_human_box(xyxy, wh)
-        elif self.box_convention == "yunet" and self.crop_convention == "human":
-            xyxy = to_human_box(xyxy, wh)
+        given, learned = self.box_convention, self.crop_convention
+        if given and learned and given != learned:
+            # Through YuNet's convention: undo the given boxes' shifts, apply the learned ones.
+            wh = (image.shape[1], image.shape[0])
+            xyxy = to_human_box(from_human_box(xyxy, wh, BOX_CONVENTION_OFFSETS[given]), wh,
+                                BOX_CONVENTION_OFFSETS[learned])
         crops = square_crops(image, xyxy)
         if not crops:
             return np.zeros((0, len(self.order)), np.float32)

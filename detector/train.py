@@ -27,6 +27,7 @@ import yaml
 
 from detector.errors import DatasetError, DetectorError, ModelError
 from detector.fileio import IMAGE_SUFFIXES
+from detector.labels import BOX_CONVENTION_OFFSETS
 from detector.paths import RUNS_DIR
 
 # Read once when Ultralytics is first imported: with it set, Ultralytics skips its DNS probe,
@@ -364,7 +365,7 @@ def load_yolo(model: str | Path, task: str | None = "detect") -> Any:
 # boxes, :data:`~detector.labels.HUMAN_BOX_OFFSETS`) or "yunet" (YuNet's tighter boxes). A
 # crop classifier and a detector that learned different conventions need the boxes mapped.
 BOX_CONVENTION_KEY = "exprdet_box_convention"
-BOX_CONVENTIONS = ("human", "yunet")
+BOX_CONVENTIONS = tuple(BOX_CONVENTION_OFFSETS)
 
 
 def read_box_convention(model: Any) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import io
 import os
 import pickle
 import time
@@ -26,7 +27,7 @@ from unittest import mock
 import yaml
 
 from detector.errors import DatasetError, DetectorError, ModelError
-from detector.fileio import IMAGE_SUFFIXES
+from detector.fileio import IMAGE_SUFFIXES, atomic_write_bytes
 from detector.labels import BOX_CONVENTION_OFFSETS
 from detector.paths import RUNS_DIR
 
@@ -406,10 +407,9 @@ def tag_box_convention(weights: str | Path, convention: str) -> Path:
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ModelError(path, "is not an Ultralytics checkpoint (no 'model' entry)")
     ckpt[BOX_CONVENTION_KEY] = convention
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
-    return path
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def count_matching_layers(yolo: Any, weights: str | Path) -> tuple[int, int]:

@@ -18,7 +18,8 @@ the human convention with :func:`to_human_box` (:data:`HUMAN_BOX_OFFSETS`, measu
 :func:`measure_box_offsets`); the crop classifier keeps the YuNet crops.
 
 Outputs a YOLO dataset with ``train``, ``val``, ``test`` (composites of unseen people in
-unseen scenes) and ``test_crops`` (the test people's photos as they are).
+unseen scenes), ``test_crops`` (the test people's photos as they are) and ``val_crops`` (every
+validation person's photo, for choosing between models on close-ups).
 """
 
 from __future__ import annotations
@@ -222,13 +223,7 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
     cfg = config or RecipeConfig()
     data = shared / "data"
     finder = YuNetFaceFinder(face_model or shared / "models" / "face_detection_yunet.onnx")
-    split_of, merged = smile_neutral_split(data / "smile-neutral-faces", cfg.ratios, cfg.seed)
-    rows, missed = load_smile_neutral(data / "smile-neutral-faces", finder)
-    photos: dict[str, list[FaceSample]] = {s: [] for s in SPLITS}
-    for r in rows:
-        photos[split_of[r["image"]]].append(FaceSample(
-            data / "smile-neutral-faces" / "images" / r["image"], tuple(r["box"]),
-            NAMES.index(r["expression"]), r["person"]))
+    photos, merged, missed = _person_photos(data / "smile-neutral-faces", finder, cfg)
     # The classifier backbone learns from the person-split photos only.
     person_photos = {split: list(faces) for split, faces in photos.items()}
     unboxed_roboflow: list[str] = []
@@ -275,10 +270,12 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
             limit = cfg.crops_per_split.get(split)
             pool = faces if limit is None else [faces[i] for i in order[:limit]]
             target = writer if split != "test" else _SplitWriter(tmp / "test_crops")
-            for f in tqdm(pool, desc=f"{split} photos", unit="img"):
-                img = load(f.image_path)
-                target.write(f"photo_{f.image_path.stem}", img, label_boxes(np.array([f.box_xyxy]), img),
-                             np.array([f.class_id]), group=f.group)
+            _write_photos(pool, target, cfg, desc=f"{split} photos")
+            if split == "val":
+                # Every validation person's photo, to choose between models on close-ups: the 300
+                # in val/ give a 95 % interval of about +-3.5 points, too wide for recipe changes.
+                report["splits"]["val_crops"] = _write_photos(faces, _SplitWriter(tmp / "val_crops"), cfg,
+                                                              desc="val photos (all)")
             cache.clear()
             report["splits"][split] = writer.summary()
             if split == "test":
@@ -288,9 +285,65 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
         yaml_text = yaml.safe_dump({"path": str(out.resolve()), "train": "train/images", "val": "val/images",
                                     "test": "test/images", "names": dict(enumerate(NAMES))}, sort_keys=False)
         (tmp / "data.yaml").write_text(yaml_text)
-        (tmp / "data_crops.yaml").write_text(yaml_text.replace("test: test/images", "test: test_crops/images"))
+        (tmp / "data_crops.yaml").write_text(_crops_yaml(yaml_text))
         atomic_write_json(tmp / "recipe_report.json", report)
     return report
+
+
+def _person_photos(root: Path, finder: YuNetFaceFinder,
+                   cfg: RecipeConfig) -> tuple[dict[str, list[FaceSample]], list, list[str]]:
+    split_of, merged = smile_neutral_split(root, cfg.ratios, cfg.seed)
+    rows, missed = load_smile_neutral(root, finder)
+    photos: dict[str, list[FaceSample]] = {s: [] for s in SPLITS}
+    for r in rows:
+        photos[split_of[r["image"]]].append(FaceSample(
+            root / "images" / r["image"], tuple(r["box"]), NAMES.index(r["expression"]), r["person"]))
+    return photos, merged, missed
+
+
+def _write_photos(faces: list[FaceSample], target: _SplitWriter, cfg: RecipeConfig, desc: str) -> dict:
+    for f in tqdm(faces, desc=desc, unit="img"):
+        img = cv2.imread(str(f.image_path))
+        if img is None:
+            raise DatasetError(f.image_path, "unreadable image")
+        xyxy = to_human_box(np.array([f.box_xyxy]), (img.shape[1], img.shape[0]), cfg.box_offsets)
+        target.write(f"photo_{f.image_path.stem}", img, xyxy, np.array([f.class_id]), group=f.group)
+    return target.summary()
+
+
+def _crops_yaml(yaml_text: str) -> str:
+    return yaml_text.replace("val: val/images", "val: val_crops/images").replace("test: test/images",
+                                                                                 "test: test_crops/images")
+
+
+def add_val_crops(shared: Path, dataset: Path, config: RecipeConfig | None = None,
+                  face_model: Path | None = None) -> dict:
+    """Add ``val_crops`` (every validation person's photo) to a dataset built before it existed.
+
+    Writes exactly what :func:`build_smile_neutral_dataset` now writes there (same split, boxes
+    and files), points ``data_crops.yaml``'s ``val`` at it and records it in
+    ``recipe_report.json``; nothing else in the dataset changes. Re-running replaces it.
+
+    Example:
+        >>> # add_val_crops(Path("../shared"), Path("datasets/smile-neutral-scenes"))
+    """
+    cfg = config or RecipeConfig()
+    report_path = dataset / "recipe_report.json"
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DatasetError(report_path, f"cannot read the recipe report ({exc})") from None
+    if [float(v) for v in report.get("box_offsets") or [0, 0, 0, 0]] != [float(v) for v in cfg.box_offsets]:
+        raise DatasetError(report_path, "built with other box offsets than this recipe's; rebuild it instead")
+    finder = YuNetFaceFinder(face_model or shared / "models" / "face_detection_yunet.onnx")
+    photos, _, _ = _person_photos(shared / "data" / "smile-neutral-faces", finder, cfg)
+    with atomic_dir(dataset / "val_crops") as tmp:
+        summary = _write_photos(photos["val"], _SplitWriter(tmp), cfg, desc="val photos (all)")
+    yaml_path = dataset / "data_crops.yaml"
+    atomic_write_text(yaml_path, _crops_yaml(yaml_path.read_text()))
+    report["splits"]["val_crops"] = summary
+    atomic_write_json(report_path, report)
+    return summary
 
 
 def write_classifier_crops(faces: list[FaceSample], out: Path, size: int = 112, grow: float = 1.05) -> int:

@@ -17,6 +17,7 @@ from detector.labels import from_human_box
 from detector.recipes import (
     HUMAN_BOX_OFFSETS,
     NAMES,
+    add_val_crops,
     dataset_box_convention,
     measure_box_offsets,
     roboflow_singles,
@@ -413,3 +414,52 @@ def test_roboflow_singles_reboxed_by_yunet_are_faces_not_pictures(shared: Path) 
     # 55 of the 135 exported boxes cover the whole picture; YuNet's boxes are the face itself
     assert sum(map(whole_picture, as_exported)) > 40
     assert sum(map(whole_picture, reboxed)) == 0
+
+
+def _small_shared(shared: Path, root: Path, persons: int = 12) -> Path:
+    """A ``shared`` folder holding the real photos of a few people (links, nothing copied)."""
+    src = shared / "data" / "smile-neutral-faces"
+    with (src / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    keep = sorted({r["person"] for r in rows})[:persons]
+    rows = [r for r in rows if r["person"] in keep]
+    dst = root / "data" / "smile-neutral-faces"
+    (dst / "images").mkdir(parents=True)
+    for r in rows:
+        (dst / "images" / r["image"]).symlink_to(src / "images" / r["image"])
+    with (dst / "labels.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (root / "models").mkdir()
+    (root / "models" / "face_detection_yunet.onnx").symlink_to(shared / "models" / "face_detection_yunet.onnx")
+    return root
+
+
+def test_add_val_crops_writes_every_validation_person_photo(shared: Path, tmp_path: Path) -> None:
+    small = _small_shared(shared, tmp_path / "shared")
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    (dataset / "recipe_report.json").write_text(json.dumps({"box_offsets": list(HUMAN_BOX_OFFSETS), "splits": {}}))
+    (dataset / "data_crops.yaml").write_text("path: x\ntrain: train/images\nval: val/images\ntest: test_crops/images\n")
+    summary = add_val_crops(small, dataset)
+    split, _ = smile_neutral_split(small / "data" / "smile-neutral-faces", (0.6, 0.2, 0.2), 0)
+    val_photos = {name for name, s in split.items() if s == "val"}
+    written = {p.name.removeprefix("photo_") for p in (dataset / "val_crops" / "images").iterdir()}
+    assert written and written <= val_photos  # only photos YuNet could box are written
+    assert summary["images"] == len(written)
+    labels = {r["image"]: r["expression"] for r in csv.DictReader((small / "data" / "smile-neutral-faces"
+                                                                   / "labels.csv").open())}
+    for name in written:
+        rows = (dataset / "val_crops" / "labels" / f"photo_{Path(name).stem}.txt").read_text().splitlines()
+        assert len(rows) == 1 and NAMES[int(rows[0].split()[0])] == labels[name]
+    assert "val: val_crops/images" in (dataset / "data_crops.yaml").read_text()
+    assert json.loads((dataset / "recipe_report.json").read_text())["splits"]["val_crops"] == summary
+    assert add_val_crops(small, dataset) == summary  # a re-run replaces the split with the same files
+    assert "val: val_crops/images" in (dataset / "data_crops.yaml").read_text()
+
+
+def test_add_val_crops_refuses_a_dataset_with_other_box_offsets(shared: Path, tmp_path: Path) -> None:
+    (tmp_path / "recipe_report.json").write_text(json.dumps({"box_offsets": [0, 0, 0, 0], "splits": {}}))
+    with pytest.raises(DatasetError, match="box offsets"):
+        add_val_crops(shared, tmp_path)

@@ -233,8 +233,6 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
     report: dict = {"seed": cfg.seed, "unboxed_photos": missed, "unboxed_roboflow": unboxed_roboflow,
                     "merged_near_duplicates": merged, "box_offsets": list(cfg.box_offsets), "splits": {}}
 
-    def label_boxes(xyxy: np.ndarray, img: np.ndarray) -> np.ndarray:
-        return to_human_box(xyxy, (img.shape[1], img.shape[0]), cfg.box_offsets)
     cache: dict[Path, np.ndarray] = {}
 
     def load(path: Path) -> np.ndarray:
@@ -265,7 +263,7 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
                     chosen = [faces[order[(cursor + i) % len(order)]] for i in range(take)]
                     cursor += take
                     img, xyxy, cls = compose_scene(bg, boxes, chosen, load, rng)
-                    writer.write(f"scene_{scene.stem}_v{v}", img, label_boxes(xyxy, img), cls, group=scene.stem)
+                    writer.write(f"scene_{scene.stem}_v{v}", img, _label_boxes(xyxy, img, cfg), cls, group=scene.stem)
             # 2. the photos as they are (face fills the frame), as users' head shots look.
             limit = cfg.crops_per_split.get(split)
             pool = faces if limit is None else [faces[i] for i in order[:limit]]
@@ -306,9 +304,13 @@ def _write_photos(faces: list[FaceSample], target: _SplitWriter, cfg: RecipeConf
         img = cv2.imread(str(f.image_path))
         if img is None:
             raise DatasetError(f.image_path, "unreadable image")
-        xyxy = to_human_box(np.array([f.box_xyxy]), (img.shape[1], img.shape[0]), cfg.box_offsets)
-        target.write(f"photo_{f.image_path.stem}", img, xyxy, np.array([f.class_id]), group=f.group)
+        target.write(f"photo_{f.image_path.stem}", img, _label_boxes(np.array([f.box_xyxy]), img, cfg),
+                     np.array([f.class_id]), group=f.group)
     return target.summary()
+
+
+def _label_boxes(xyxy: np.ndarray, img: np.ndarray, cfg: RecipeConfig) -> np.ndarray:
+    return to_human_box(xyxy, (img.shape[1], img.shape[0]), cfg.box_offsets)
 
 
 def _crops_yaml(yaml_text: str) -> str:
@@ -329,10 +331,7 @@ def add_val_crops(shared: Path, dataset: Path, config: RecipeConfig | None = Non
     """
     cfg = config or RecipeConfig()
     report_path = dataset / "recipe_report.json"
-    try:
-        report = json.loads(report_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DatasetError(report_path, f"cannot read the recipe report ({exc})") from None
+    report = _read_recipe_report(dataset)
     if [float(v) for v in report.get("box_offsets") or [0, 0, 0, 0]] != [float(v) for v in cfg.box_offsets]:
         raise DatasetError(report_path, "built with other box offsets than this recipe's; rebuild it instead")
     finder = YuNetFaceFinder(face_model or shared / "models" / "face_detection_yunet.onnx")
@@ -763,12 +762,16 @@ def dataset_box_convention(dataset: Path) -> str:
     Example:
         >>> # dataset_box_convention(Path("datasets/smile-neutral-scenes"))  # 'human'
     """
+    offsets = _read_recipe_report(dataset).get("box_offsets") or [0, 0, 0, 0]
+    return "human" if any(float(v) for v in offsets) else "yunet"
+
+
+def _read_recipe_report(dataset: Path) -> dict:
     path = dataset / "recipe_report.json"
     try:
-        offsets = json.loads(path.read_text()).get("box_offsets") or [0, 0, 0, 0]
+        return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise DatasetError(path, f"cannot read the recipe report ({exc})") from None
-    return "human" if any(float(v) for v in offsets) else "yunet"
 
 
 def _has_checkpoint(runs: Path, name: str) -> bool:

@@ -463,3 +463,51 @@ def test_add_val_crops_refuses_a_dataset_with_other_box_offsets(shared: Path, tm
     (tmp_path / "recipe_report.json").write_text(json.dumps({"box_offsets": [0, 0, 0, 0], "splits": {}}))
     with pytest.raises(DatasetError, match="box offsets"):
         add_val_crops(shared, tmp_path)
+
+
+# ---------------------------------------------------------------------------- ship orchestration
+def test_train_shipped_model_runs_the_frozen_then_the_unfrozen_phase(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+    import detector.train as train_mod
+    from detector.train import TrainResult
+
+    dataset = tmp_path / "ds"
+    (dataset / "classify").mkdir(parents=True)
+    (dataset / "data.yaml").write_text("names: [neutral, smile]\n")
+    runs = tmp_path / "runs"
+    (runs / "detector" / "weights").mkdir(parents=True)
+    (runs / "detector" / "weights" / "last.pt").write_bytes(b"interrupted")  # the frozen phase resumes
+    calls: list[dict] = []
+
+    def fake_run(name: str) -> TrainResult:
+        w = runs / name / "weights"
+        w.mkdir(parents=True, exist_ok=True)
+        (w / "best.pt").write_bytes(name.encode())
+        return TrainResult(w / "best.pt", w / "last.pt", runs / name, 10.0, 2)
+
+    def fake_train(data, model, *, name, resume, threads, overrides, **kw):
+        calls.append({"model": model, "name": name, "resume": resume, "threads": threads, "overrides": overrides,
+                      "backbone": kw.get("backbone")})
+        return fake_run(name)
+
+    monkeypatch.setattr(train_mod, "train", fake_train)
+    monkeypatch.setattr(train_mod, "train_classifier", lambda *a, name, **kw: fake_run(name).best)
+    monkeypatch.setattr(train_mod, "tag_box_convention", lambda *a: None)
+    monkeypatch.setattr(recipes, "build_real_scenes", lambda *a, **kw: None)
+    monkeypatch.setattr(recipes, "dataset_box_convention", lambda d: "human")
+    monkeypatch.setattr(recipes, "evaluate_shipped_model", lambda *a, **kw: {"ok": {}})
+
+    out = tmp_path / "weights" / "det.pt"
+    summary = recipes.train_shipped_model(tmp_path, out, dataset=dataset, runs=runs, threads=1)
+
+    frozen, unfrozen = calls
+    assert (frozen["name"], frozen["resume"], frozen["overrides"]["freeze"]) == ("detector", True, 9)
+    assert frozen["backbone"] == runs / "classifier" / "weights" / "best.pt"
+    assert unfrozen["model"] == runs / "detector" / "weights" / "best.pt"  # starts from phase 1's best
+    assert (unfrozen["name"], unfrozen["resume"], unfrozen["overrides"]["freeze"]) == ("detector-unfrozen", False, 0)
+    assert frozen["threads"] == unfrozen["threads"] == 1
+    assert out.read_bytes() == b"detector-unfrozen"  # the shipped file is the unfrozen phase's best.pt
+    assert (out.parent / "smile-neutral-cls.pt").read_bytes() == b"classifier"
+    assert summary["seconds"] == 20.0
+    assert recipes.FINETUNE_ARGS["overrides"]["freeze"] == 0 and recipes.DETECTOR_ARGS["overrides"]["freeze"] == 9

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=RUNS_DIR / "ship")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="where to copy best.pt")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="frozen-phase detector epochs (default: the shipped recipe's 16, capped at 0.95 h)")
+                        help="detector epochs (default: the shipped recipe's 16, capped at 1.5 h)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for both trainings (default: the recipe's 2; measure with "
                              "`exprdet bench-train`)")

@@ -514,6 +514,54 @@ def _apply_threads(yolo: Any, threads: int | None) -> int:
     return threads
 
 
+def unfreeze_callback(after: float, keep_frozen: int = 0) -> Callable[[Any], None]:
+    """An ``on_train_epoch_start`` callback that unfreezes a frozen backbone part-way through a run.
+
+    A backbone loaded from a crop classifier and frozen (``freeze=N``) lets the class head learn
+    from the first epoch, but it learnt faces at the classifier's size only; training it end to
+    end for the rest of the run adapts it to the detector's face sizes. From the first epoch
+    ``e >= after * epochs`` (``epochs`` as the trainer plans them then, which a ``time`` cap
+    re-estimates every epoch), layers ``keep_frozen`` .. ``freeze - 1`` train and their batch
+    norms update again. Also right after ``--resume``, which re-freezes at set-up.
+
+    Args:
+        after: Fraction of the run, in ``[0, 1]``, after which the backbone trains.
+        keep_frozen: Layers ``0 .. keep_frozen - 1`` stay frozen (the stride-2/4 stem is the
+            costliest to train and the least specific to faces).
+
+    Returns:
+        The callback, to pass as ``callbacks={"on_train_epoch_start": cb}`` to :func:`train`.
+
+    Example:
+        >>> cb = unfreeze_callback(0.5, keep_frozen=3)
+        >>> callable(cb)
+        True
+    """
+    if not 0.0 <= after <= 1.0:
+        raise DetectorError(None, f"unfreeze 'after' must be a fraction in [0, 1], got {after}")
+    if keep_frozen < 0:
+        raise DetectorError(None, f"keep_frozen must be >= 0, got {keep_frozen}")
+
+    def unfreeze(trainer: Any) -> None:
+        if trainer.epoch < after * trainer.epochs:
+            return
+        keep = [f"model.{i}." for i in range(keep_frozen)]
+        names = [n for n in trainer.freeze_layer_names if not n.startswith("model.") or n in keep]
+        if names == list(trainer.freeze_layer_names):
+            return
+        # The optimizer was built over every parameter, frozen or not, so setting requires_grad
+        # is enough; the trainer's own list decides which batch norms stay in eval mode.
+        trainer.freeze_layer_names = names
+        for k, v in trainer.model.named_parameters():
+            if not any(n in k for n in names) and v.dtype.is_floating_point:
+                v.requires_grad = True
+        from ultralytics.utils import LOGGER
+
+        LOGGER.info(f"unfreeze: epoch {trainer.epoch + 1} of {trainer.epochs}, layers {keep_frozen}+ train now")
+
+    return unfreeze
+
+
 def _checkpoint_to_resume(run_dir: Path) -> Path | None:
     """``last.pt`` to continue; None when that run already finished."""
     last = run_dir / "weights" / "last.pt"

@@ -28,6 +28,7 @@ from detector.train import (
     tag_box_convention,
     train,
     train_classifier,
+    unfreeze_callback,
 )
 
 # Audit events that mean "about to use the network". A hook cannot be removed, so it records
@@ -240,6 +241,64 @@ def test_cli_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "error:" in capsys.readouterr().err
 
 
+class _FakeTrainer:
+    """What unfreeze_callback reads and writes of an Ultralytics trainer, with a real model."""
+
+    def __init__(self, freeze: int, epochs: int) -> None:
+        self.model = load_yolo("yolo11n.yaml").model
+        self.freeze_layer_names = [f"model.{i}." for i in range(freeze)] + [".dfl"]
+        for k, v in self.model.named_parameters():  # as the trainer freezes at set-up
+            v.requires_grad = not any(n in k for n in self.freeze_layer_names)
+        self.epoch, self.epochs = 0, epochs
+
+    def trainable_layers(self) -> set[str]:
+        return {k.split(".")[1] for k, v in self.model.named_parameters() if v.requires_grad}
+
+
+@pytest.mark.parametrize(("after", "epochs", "first_unfrozen_epoch"), [
+    (0.5, 10, 5), (0.5, 9, 5), (0.0, 10, 0), (1.0, 10, None), (0.75, 4, 3)])
+def test_unfreeze_callback_timing(after: float, epochs: int, first_unfrozen_epoch: int | None) -> None:
+    trainer = _FakeTrainer(freeze=9, epochs=epochs)
+    cb = unfreeze_callback(after, keep_frozen=3)
+    seen = None
+    for epoch in range(epochs):
+        trainer.epoch = epoch
+        cb(trainer)
+        if seen is None and "5" in trainer.trainable_layers():
+            seen = epoch
+    assert seen == first_unfrozen_epoch
+
+
+def test_unfreeze_callback_keeps_the_stem_and_dfl_frozen() -> None:
+    trainer = _FakeTrainer(freeze=9, epochs=10)
+    assert not {str(i) for i in range(9)} & trainer.trainable_layers()
+    cb = unfreeze_callback(0.5, keep_frozen=3)
+    trainer.epoch = 5
+    cb(trainer)
+    layers = trainer.trainable_layers()
+    assert {"3", "4", "5", "6", "7", "8", "23"} <= layers and not {"0", "1", "2"} & layers
+    assert trainer.freeze_layer_names == ["model.0.", "model.1.", "model.2.", ".dfl"]
+    assert not any(v.requires_grad for k, v in trainer.model.named_parameters() if ".dfl" in k)
+    cb(trainer)  # a second call (every later epoch) changes nothing
+    assert trainer.trainable_layers() == layers
+
+
+@pytest.mark.parametrize(("after", "keep", "message"), [(1.5, 0, "fraction"), (-0.1, 0, "fraction"),
+                                                         (0.5, -1, "keep_frozen")])
+def test_unfreeze_callback_bad_arguments(after: float, keep: int, message: str) -> None:
+    with pytest.raises(DetectorError, match=message):
+        unfreeze_callback(after, keep_frozen=keep)
+
+
+def test_cli_unfreeze_needs_a_frozen_backbone(tmp_path: Path, make_yolo_dataset,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_yolo_dataset(counts=(2, 2, 0))
+    assert main(["train", "--data", str(data), "--unfreeze-after", "0.5", "--project", str(tmp_path)]) == 2
+    assert "freeze=N" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--data", str(data), "--unfreeze-after", "2", "freeze=9"])
+
+
 # --------------------------------------------------------------------------- slow: training
 
 
@@ -349,5 +408,20 @@ def test_backbone_and_classifier(tmp_path: Path, make_yolo_dataset) -> None:
                    batch=8, imgsz=64, threads=1, name="det", project=tmp_path / "runs",
                    overrides={"plots": False})
     assert result.best.is_file()
+
+    # Frozen for the first epoch, layers 3-8 trained in the second: the stem stays the
+    # classifier's, the unfrozen layers move away from it.
+    import torch
+
+    unfrozen = train(make_yolo_dataset("ds3", counts=(16, 4, 0)), "yolo11n.yaml", backbone=best, epochs=2,
+                     batch=8, imgsz=64, threads=1, name="det-unfreeze", project=tmp_path / "runs",
+                     overrides={"plots": False, "val": False, "freeze": 9, "warmup_epochs": 0},
+                     callbacks={"on_train_epoch_start": unfreeze_callback(0.5, keep_frozen=3)})
+    before = torch.load(best, map_location="cpu", weights_only=False)["model"].float().state_dict()
+    after = torch.load(unfrozen.last, map_location="cpu", weights_only=False)["model"].float().state_dict()
+    for key in ("model.0.conv.weight", "model.2.cv1.conv.weight"):
+        assert torch.allclose(before[key], after[key], atol=1e-3), key
+    for key in ("model.5.conv.weight", "model.8.cv2.conv.weight"):
+        assert not torch.allclose(before[key], after[key], atol=1e-3), key
     with pytest.raises(ModelError, match="not a local file"):
         train(make_yolo_dataset("ds2", counts=(2, 2, 0)), backbone="yolo11n-cls.pt")

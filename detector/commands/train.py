@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from detector.commands import fraction, non_negative_int
+
 HELP = ("train a YOLO detector from a .yaml config or a local .pt, on a YOLO data.yaml, without "
         "downloading anything; extra Ultralytics options as key=value (e.g. mosaic=0.5)")
 
@@ -34,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of runs (default: the repository's runs/)")
     parser.add_argument("--resume", action="store_true",
                         help="continue <project>/<name>/weights/last.pt after an interruption")
+    parser.add_argument("--unfreeze-after", type=fraction, metavar="F",
+                        help="with freeze=N: train the frozen backbone end to end after this "
+                             "fraction of the run (e.g. 0.5); default: frozen throughout")
+    parser.add_argument("--keep-frozen", type=non_negative_int, default=0, metavar="N",
+                        help="with --unfreeze-after: layers 0..N-1 stay frozen (default: 0)")
     parser.add_argument("--classify", action="store_true",
                         help="train a crop classifier (default model yolo11n-cls.yaml, gentle "
                              "augmentation) instead of a detector")
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         parse_overrides,
         train,
         train_classifier,
+        unfreeze_callback,
     )
 
     overrides = parse_overrides(args.overrides)
@@ -60,10 +68,16 @@ def run(args: argparse.Namespace) -> int:
                                 resume=args.resume, overrides=overrides)
         print(f"best: {best}")
         return 0
+    callbacks = None
+    if args.unfreeze_after is not None:
+        if not overrides.get("freeze"):
+            print("error: --unfreeze-after needs a frozen backbone (freeze=N)", file=sys.stderr)
+            return 2
+        callbacks = {"on_train_epoch_start": unfreeze_callback(args.unfreeze_after, args.keep_frozen)}
     result = train(args.data, args.model or DEFAULT_MODEL, epochs=args.epochs, batch=args.batch,
                    imgsz=args.imgsz, threads=args.threads, seed=args.seed, name=args.name,
                    project=args.project, resume=args.resume, backbone=args.backbone,
-                   overrides=overrides)
+                   overrides=overrides, callbacks=callbacks)
     if args.resume and result.seconds == 0.0:
         print(f"{result.run_dir}: training already finished; nothing to resume")
     else:

@@ -463,3 +463,13 @@ def test_add_val_crops_refuses_a_dataset_with_other_box_offsets(shared: Path, tm
     (tmp_path / "recipe_report.json").write_text(json.dumps({"box_offsets": [0, 0, 0, 0], "splits": {}}))
     with pytest.raises(DatasetError, match="box offsets"):
         add_val_crops(shared, tmp_path)
+
+
+def test_shipped_detector_args_are_valid() -> None:
+    from detector.recipes import DETECTOR_ARGS
+    from detector.train import check_overrides, unfreeze_callback
+
+    check_overrides(DETECTOR_ARGS["overrides"])
+    if DETECTOR_ARGS.get("unfreeze"):
+        assert DETECTOR_ARGS["overrides"].get("freeze"), "unfreezing needs a frozen backbone"
+        assert callable(unfreeze_callback(**DETECTOR_ARGS["unfreeze"]))

@@ -415,7 +415,8 @@ def test_backbone_and_classifier(tmp_path: Path, make_yolo_dataset) -> None:
 
     unfrozen = train(make_yolo_dataset("ds3", counts=(16, 4, 0)), "yolo11n.yaml", backbone=best, epochs=2,
                      batch=8, imgsz=64, threads=1, name="det-unfreeze", project=tmp_path / "runs",
-                     overrides={"plots": False, "val": False, "freeze": 9, "warmup_epochs": 0},
+                     overrides={"plots": False, "val": False, "freeze": 9, "warmup_epochs": 0,
+                                "nbs": 8},  # one optimizer step per batch, not one per 64 images
                      callbacks={"on_train_epoch_start": unfreeze_callback(0.5, keep_frozen=3)})
     before = torch.load(best, map_location="cpu", weights_only=False)["model"].float().state_dict()
     after = torch.load(unfrozen.last, map_location="cpu", weights_only=False)["model"].float().state_dict()

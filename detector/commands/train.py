@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     callbacks = None
     if args.unfreeze_after is not None:
-        if not overrides.get("freeze"):
+        if not overrides.get("freeze") and not args.resume:  # a resumed run keeps its freeze=N
             print("error: --unfreeze-after needs a frozen backbone (freeze=N)", file=sys.stderr)
             return 2
         callbacks = {"on_train_epoch_start": unfreeze_callback(args.unfreeze_after, args.keep_frozen)}

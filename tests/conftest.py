@@ -109,3 +109,25 @@ class FakeDetector:
 def fake_detector() -> Callable[..., FakeDetector]:
     """Factory of :class:`FakeDetector`: ``fake_detector(fn=None, raise_at=None, exc=...)``."""
     return FakeDetector
+
+
+class FakeTrainer:
+    """What unfreeze_callback reads and writes of an Ultralytics trainer, with a real model."""
+
+    def __init__(self, freeze: int, epochs: int) -> None:
+        from detector.train import load_yolo
+
+        self.model = load_yolo("yolo11n.yaml").model
+        self.freeze_layer_names = [f"model.{i}." for i in range(freeze)] + [".dfl"]
+        for k, v in self.model.named_parameters():  # as the trainer freezes at set-up
+            v.requires_grad = not any(n in k for n in self.freeze_layer_names)
+        self.epoch, self.epochs = 0, epochs
+
+    def trainable_layers(self) -> set[str]:
+        return {k.split(".")[1] for k, v in self.model.named_parameters() if v.requires_grad}
+
+
+@pytest.fixture
+def fake_trainer() -> Callable[..., FakeTrainer]:
+    """Factory of :class:`FakeTrainer`: ``fake_trainer(freeze=9, epochs=10)``."""
+    return FakeTrainer

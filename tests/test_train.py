@@ -241,24 +241,11 @@ def test_cli_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "error:" in capsys.readouterr().err
 
 
-class _FakeTrainer:
-    """What unfreeze_callback reads and writes of an Ultralytics trainer, with a real model."""
-
-    def __init__(self, freeze: int, epochs: int) -> None:
-        self.model = load_yolo("yolo11n.yaml").model
-        self.freeze_layer_names = [f"model.{i}." for i in range(freeze)] + [".dfl"]
-        for k, v in self.model.named_parameters():  # as the trainer freezes at set-up
-            v.requires_grad = not any(n in k for n in self.freeze_layer_names)
-        self.epoch, self.epochs = 0, epochs
-
-    def trainable_layers(self) -> set[str]:
-        return {k.split(".")[1] for k, v in self.model.named_parameters() if v.requires_grad}
-
-
 @pytest.mark.parametrize(("after", "epochs", "first_unfrozen_epoch"), [
     (0.5, 10, 5), (0.5, 9, 5), (0.0, 10, 0), (1.0, 10, None), (0.75, 4, 3)])
-def test_unfreeze_callback_timing(after: float, epochs: int, first_unfrozen_epoch: int | None) -> None:
-    trainer = _FakeTrainer(freeze=9, epochs=epochs)
+def test_unfreeze_callback_timing(after: float, epochs: int, first_unfrozen_epoch: int | None,
+                                  fake_trainer) -> None:
+    trainer = fake_trainer(freeze=9, epochs=epochs)
     cb = unfreeze_callback(after, keep_frozen=3)
     seen = None
     for epoch in range(epochs):
@@ -269,8 +256,8 @@ def test_unfreeze_callback_timing(after: float, epochs: int, first_unfrozen_epoc
     assert seen == first_unfrozen_epoch
 
 
-def test_unfreeze_callback_keeps_the_stem_and_dfl_frozen() -> None:
-    trainer = _FakeTrainer(freeze=9, epochs=10)
+def test_unfreeze_callback_keeps_the_stem_and_dfl_frozen(fake_trainer) -> None:
+    trainer = fake_trainer(freeze=9, epochs=10)
     assert not {str(i) for i in range(9)} & trainer.trainable_layers()
     cb = unfreeze_callback(0.5, keep_frozen=3)
     trainer.epoch = 5

@@ -286,6 +286,21 @@ def test_cli_unfreeze_needs_a_frozen_backbone(tmp_path: Path, make_yolo_dataset,
         main(["train", "--data", str(data), "--unfreeze-after", "2", "freeze=9"])
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--keep-frozen", "3", "freeze=9"], "only applies with --unfreeze-after"),
+    (["--unfreeze-after", "0.5", "--keep-frozen", "9", "freeze=9"], "leaves nothing to unfreeze"),
+    (["--unfreeze-after", "0.5", "--keep-frozen", "12", "freeze=9"], "leaves nothing to unfreeze"),
+])
+def test_cli_keep_frozen_refuses_what_would_do_nothing(argv: list[str], message: str, tmp_path: Path,
+                                                      make_yolo_dataset,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_yolo_dataset(counts=(2, 2, 0))
+    runs = tmp_path / "runs"
+    assert main(["train", "--data", str(data), "--project", str(runs), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not runs.exists()  # refused before a run folder was made
+
+
 # --------------------------------------------------------------------------- slow: training
 
 

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unfreeze-after", type=fraction, metavar="F",
                         help="with freeze=N: train the frozen backbone end to end after this "
                              "fraction of the run (e.g. 0.5); default: frozen throughout")
-    parser.add_argument("--keep-frozen", type=non_negative_int, default=0, metavar="N",
+    parser.add_argument("--keep-frozen", type=non_negative_int, default=None, metavar="N",
                         help="with --unfreeze-after: layers 0..N-1 stay frozen (default: 0)")
     parser.add_argument("--classify", action="store_true",
                         help="train a crop classifier (default model yolo11n-cls.yaml, gentle "
@@ -69,11 +69,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"best: {best}")
         return 0
     callbacks = None
+    if args.keep_frozen is not None and args.unfreeze_after is None:
+        # Alone it would do nothing: freeze=N already keeps layers frozen for the whole run.
+        print("error: --keep-frozen only applies with --unfreeze-after F", file=sys.stderr)
+        return 2
     if args.unfreeze_after is not None:
-        if not overrides.get("freeze") and not args.resume:  # a resumed run keeps its freeze=N
+        freeze = overrides.get("freeze")
+        if not freeze and not args.resume:  # a resumed run keeps its freeze=N
             print("error: --unfreeze-after needs a frozen backbone (freeze=N)", file=sys.stderr)
             return 2
-        callbacks = {"on_train_epoch_start": unfreeze_callback(args.unfreeze_after, args.keep_frozen)}
+        keep = args.keep_frozen or 0
+        if isinstance(freeze, int) and keep >= freeze:
+            print(f"error: --keep-frozen {keep} leaves nothing to unfreeze with freeze={freeze}",
+                  file=sys.stderr)
+            return 2
+        callbacks = {"on_train_epoch_start": unfreeze_callback(args.unfreeze_after, keep)}
     result = train(args.data, args.model or DEFAULT_MODEL, epochs=args.epochs, batch=args.batch,
                    imgsz=args.imgsz, threads=args.threads, seed=args.seed, name=args.name,
                    project=args.project, resume=args.resume, backbone=args.backbone,

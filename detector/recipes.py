@@ -756,6 +756,7 @@ DETECTOR_ARGS: dict = {
     # frozen 96 px backbone left v5 underfit on close-ups (88 % on its own training photos), and
     # unfrozen epochs gained most per second in sessions 8-9. v6 unfroze after 50 % (9 unfrozen
     # epochs of 21); the shipped v7's 30 % (16 of 24) reached val mAP50 0.801 against 0.784.
+    # 20 % (session 13, 18 of 23) tied: val mAP50 0.802, photos +0.2 points, composites -2.5.
     # cache="ram" is what v6 and v7 ran with; `exprdet bench-train` measured no speed-up from it
     # (0.63 s/batch either way at 2 threads).
     "overrides": {"close_mosaic": 2, "warmup_epochs": 1, "cls": 2.0, "freeze": 9, "mosaic": 0.5, "time": 1.5,

@@ -16,6 +16,7 @@ from detector.cli import main
 from detector.errors import DatasetError, DetectorError, ModelError
 from detector.train import (
     CLASSIFIER_AUGMENT,
+    build_detector,
     check_classify_folder,
     check_model_source,
     count_matching_layers,
@@ -81,6 +82,24 @@ def test_builtin_configs_build_offline(cfg: str, no_network: list) -> None:
     yolo = load_yolo(cfg)
     assert yolo.task == "detect"
     assert no_network == []
+
+
+def test_build_detector_is_seeded_with_a_backbone(tmp_path: Path) -> None:
+    import torch
+
+    cls_pt = tmp_path / "cls.pt"
+    load_yolo("yolo11n-cls.yaml", task="classify").save(cls_pt)
+    cls_state = torch.load(cls_pt, weights_only=False)["model"].state_dict()
+    before = torch.random.get_rng_state()
+    a, b, c = (build_detector("yolo11n.yaml", cls_pt, seed=s).model.state_dict() for s in (0, 0, 1))
+    assert torch.equal(torch.random.get_rng_state(), before)  # the caller's random stream is untouched
+    assert all(torch.equal(a[k], b[k]) for k in a)  # same seed, same start, head included
+    head = [k for k in a if k.startswith("model.23.") and a[k].is_floating_point() and a[k].numel() > 1]
+    assert head and any(not torch.equal(a[k], c[k]) for k in head)
+    # The backbone came from the classifier, whatever the seed.
+    shared = [k for k in cls_state if k in a and cls_state[k].shape == a[k].shape and k.startswith("model.0.")]
+    assert shared and all(torch.equal(a[k].float(), cls_state[k].float()) for k in shared)
+    assert all(torch.equal(a[k], c[k]) for k in shared)
 
 
 def test_local_pt_and_backbone_layers(tmp_path: Path) -> None:
@@ -410,11 +429,18 @@ def test_backbone_and_classifier(tmp_path: Path, make_yolo_dataset) -> None:
                    batch=8, imgsz=64, threads=1, name="det", project=tmp_path / "runs",
                    overrides={"plots": False})
     assert result.best.is_file()
+    # Same command, same seed, same weights: the head's initial weights are seeded too.
+    again = train(make_yolo_dataset(counts=(8, 4, 0)), "yolo11n.yaml", backbone=best, epochs=1,
+                  batch=8, imgsz=64, threads=1, name="det-again", project=tmp_path / "runs",
+                  overrides={"plots": False})
+    import torch
+
+    first, second = (torch.load(r.last, map_location="cpu", weights_only=False)["model"].float().state_dict()
+                     for r in (result, again))
+    assert all(torch.equal(first[k], second[k]) for k in first)
 
     # Frozen for the first epoch, layers 3-8 trained in the second: the stem stays the
     # classifier's, the unfrozen layers move away from it.
-    import torch
-
     unfrozen = train(make_yolo_dataset("ds3", counts=(16, 4, 0)), "yolo11n.yaml", backbone=best, epochs=2,
                      batch=8, imgsz=64, threads=1, name="det-unfreeze", project=tmp_path / "runs",
                      overrides={"plots": False, "val": False, "freeze": 9, "warmup_epochs": 0,

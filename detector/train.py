@@ -621,6 +621,14 @@ def _fit(yolo: Any, args: Mapping[str, Any], threads: int | None,
     try:
         with offline_ultralytics():
             yolo.train(**args)
+    except FileNotFoundError as exc:
+        # Ultralytics deletes and rewrites <split>/labels.cache while it scans a dataset; a second
+        # run started at the same moment on the same data finds it gone (seen in session 13).
+        if not str(exc.filename or "").endswith(".cache"):
+            raise
+        raise DatasetError(exc.filename, "this label cache vanished while it was written: another "
+                                         "training run is probably scanning the same dataset; start "
+                                         "runs on one dataset one after the other") from None
     finally:
         torch.set_num_threads(before)  # the caller's setting, not ours, after we return
     return used_threads

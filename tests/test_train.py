@@ -454,3 +454,25 @@ def test_backbone_and_classifier(tmp_path: Path, make_yolo_dataset) -> None:
         assert not torch.allclose(before[key], after[key], atol=1e-3), key
     with pytest.raises(ModelError, match="not a local file"):
         train(make_yolo_dataset("ds2", counts=(2, 2, 0)), backbone="yolo11n-cls.pt")
+
+
+class _RacedYolo:
+    """Fails in train() the way Ultralytics does when another run deletes its label cache."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def add_callback(self, event: str, func: Any) -> None:
+        pass
+
+    def train(self, **_: Any) -> None:
+        raise FileNotFoundError(2, "No such file or directory", self.filename)
+
+
+def test_a_vanished_label_cache_is_a_dataset_error() -> None:
+    from detector.train import _fit
+
+    with pytest.raises(DatasetError, match=r"labels\.cache: .*another training run"):
+        _fit(_RacedYolo("/data/train/labels.cache"), {}, None, None)
+    with pytest.raises(FileNotFoundError):  # any other missing file is not ours to explain
+        _fit(_RacedYolo("/data/train/images/a.jpg"), {}, None, None)

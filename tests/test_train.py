@@ -425,12 +425,13 @@ def test_backbone_and_classifier(tmp_path: Path, make_yolo_dataset) -> None:
     matching, _ = count_matching_layers(load_yolo("yolo11n.yaml"), best)
     assert matching > 0
     # The classifier's backbone starts a detector (YOLO(yaml).load(cls.pt)), then it trains.
-    result = train(make_yolo_dataset(counts=(8, 4, 0)), "yolo11n.yaml", backbone=best, epochs=1,
+    data = make_yolo_dataset(counts=(8, 4, 0))
+    result = train(data, "yolo11n.yaml", backbone=best, epochs=1,
                    batch=8, imgsz=64, threads=1, name="det", project=tmp_path / "runs",
                    overrides={"plots": False})
     assert result.best.is_file()
     # Same command, same seed, same weights: the head's initial weights are seeded too.
-    again = train(make_yolo_dataset(counts=(8, 4, 0)), "yolo11n.yaml", backbone=best, epochs=1,
+    again = train(data, "yolo11n.yaml", backbone=best, epochs=1,
                   batch=8, imgsz=64, threads=1, name="det-again", project=tmp_path / "runs",
                   overrides={"plots": False})
     import torch

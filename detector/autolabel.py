@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import multiprocessing
 import random
@@ -336,14 +337,21 @@ def _fit_tile(image: np.ndarray, tile: int) -> tuple[np.ndarray, float, int, int
 
 
 def contact_sheet(samples: Sequence[tuple[Path, np.ndarray | None, str]], title: str,
-                  tile: int = 160, cols: int = 8) -> np.ndarray:
-    """A grid of thumbnails with the pixel ``xyxy`` box (or none) drawn, under a title bar.
+                  tile: int = 160, cols: int = 8,
+                  box_colors: Sequence[tuple[int, int, int]] = ((0, 255, 0), (0, 0, 255)),
+                  zoom: float | None = None) -> np.ndarray:
+    """A grid of thumbnails with pixel ``xyxy`` boxes (or none) drawn, under a title bar.
 
     Args:
-        samples: ``(image path, xyxy box or None, caption)`` per thumbnail.
+        samples: ``(image path, boxes or None, caption)`` per thumbnail. Boxes are one ``xyxy``
+            or an ``(n, 4)`` array drawn in ``box_colors`` order; a row of NaN is skipped, so a
+            missing box keeps the others' colours.
         title: Text of the title bar.
         tile: Thumbnail side in pixels.
         cols: Thumbnails per row.
+        box_colors: BGR colour of the first, second, ... box of a thumbnail (cycled).
+        zoom: Show only the boxes and a margin of ``zoom`` times their size around them (a
+            small face in a big picture stays visible); ``None`` shows the whole picture.
 
     Example:
         >>> contact_sheet([], "smile: 0 images").shape
@@ -357,10 +365,15 @@ def contact_sheet(samples: Sequence[tuple[Path, np.ndarray | None, str]], title:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             continue
+        boxes = np.zeros((0, 4)) if box is None else np.atleast_2d(np.asarray(box, np.float64))
+        if zoom is not None:
+            image, boxes = _zoom_to_boxes(image, boxes, zoom)
         canvas, scale, ox, oy = _fit_tile(image, tile)
-        if box is not None:
-            x1, y1, x2, y2 = (np.asarray(box, np.float64) * scale).round().astype(int)
-            cv2.rectangle(canvas, (x1 + ox, y1 + oy), (x2 + ox, y2 + oy), (0, 255, 0), 2)
+        for row, color in zip(boxes, itertools.cycle(box_colors)):
+            if not np.isfinite(row).all():
+                continue
+            x1, y1, x2, y2 = (row * scale).round().astype(int)
+            cv2.rectangle(canvas, (x1 + ox, y1 + oy), (x2 + ox, y2 + oy), color, 2)
         canvas[tile - 14:] //= 3  # darken a strip so the caption reads on light photos
         # the end of a name is what differs (frame numbers), so cut from the left
         text = caption if len(caption) <= 26 else ".." + caption[-24:]
@@ -369,6 +382,21 @@ def contact_sheet(samples: Sequence[tuple[Path, np.ndarray | None, str]], title:
         r, c = divmod(k, cols)
         sheet[28 + r * tile:28 + (r + 1) * tile, c * tile:(c + 1) * tile] = canvas
     return sheet
+
+
+def _zoom_to_boxes(image: np.ndarray, boxes: np.ndarray, zoom: float) -> tuple[np.ndarray, np.ndarray]:
+    drawn = boxes[np.isfinite(boxes).all(axis=1)]
+    if not len(drawn):
+        return image, boxes
+    h, w = image.shape[:2]
+    x1, y1 = drawn[:, 0].min(), drawn[:, 1].min()
+    x2, y2 = drawn[:, 2].max(), drawn[:, 3].max()
+    margin = zoom * max(x2 - x1, y2 - y1, 1.0)
+    cx1, cy1 = int(max(0, x1 - margin)), int(max(0, y1 - margin))
+    cx2, cy2 = int(min(w, np.ceil(x2 + margin))), int(min(h, np.ceil(y2 + margin)))
+    if cx2 <= cx1 or cy2 <= cy1:  # boxes entirely outside the picture: show all of it
+        return image, boxes
+    return image[cy1:cy2, cx1:cx2], boxes - np.array([cx1, cy1, cx1, cy1], np.float64)
 
 
 def check_replaceable(out: Path, marker: str) -> None:

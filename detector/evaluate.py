@@ -59,6 +59,7 @@ FACE_IOU = 0.3
 FACE_CONF = 0.25
 ECE_BINS = 10
 BOOTSTRAP_RESAMPLES = 200
+MISTAKES_SHEET_TILES = 64
 # Face width as a share of the image width: tight crops (>= 0.4), head and shoulders, a desk
 # webcam (0.1-0.2), a room or a crowd (< 0.1).
 FACE_SIZE_EDGES = (0.0, 0.05, 0.1, 0.2, 0.4, 1.0)
@@ -137,6 +138,34 @@ class FaceAccuracy:
         return {k: getattr(self, k) / self.faces for k in ("right", "wrong", "missed")}
 
 
+@dataclass(frozen=True)
+class Mistake:
+    """One face the user would see go wrong, or one box on no face.
+
+    Attributes:
+        image: Index of the image in the evaluated split (order of ``image_paths``).
+        kind: ``wrong`` (boxed with the other class), ``missed`` (no box with confidence >=
+            ``face_conf`` and IoU >= ``face_iou``) or ``false_box`` (a shown box on no face).
+        true_class: Labelled class id (``None`` for a false box).
+        pred_class: Predicted class id (``None`` for a missed face).
+        confidence: The prediction's confidence (``None`` for a missed face).
+        truth_xyxy: The labelled box in pixels (``None`` for a false box).
+        pred_xyxy: The predicted box in pixels (``None`` for a missed face).
+
+    Example:
+        >>> Mistake(0, "missed", 1, None, None, (0, 0, 10, 10), None).kind
+        'missed'
+    """
+
+    image: int
+    kind: str
+    true_class: int | None
+    pred_class: int | None
+    confidence: float | None
+    truth_xyxy: tuple[float, float, float, float] | None
+    pred_xyxy: tuple[float, float, float, float] | None
+
+
 @dataclass
 class EvalReport:
     """Everything :func:`evaluate_detections` measures (plus run facts in ``meta``).
@@ -165,6 +194,10 @@ class EvalReport:
         face_by_size: Face outcomes per bin of face width / image width
             (:data:`FACE_SIZE_EDGES`): ``lo, hi, faces, right, wrong, missed``; empty when the
             image sizes were not given.
+        mistakes: Every wrong or missed face and every false box (:class:`Mistake`), in image
+            order; written to ``mistakes.csv`` and, most confident first, ``mistakes.png``.
+        image_paths: The evaluated images in order (filled by the I/O layer); with them the
+            mistakes name their files and get a contact sheet.
 
     Example:
         >>> r = evaluate_detections([Detections.empty()], [Detections.empty()], ["a", "b"])
@@ -190,6 +223,8 @@ class EvalReport:
     meta: dict[str, Any] = field(default_factory=dict)
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     face_by_size: list[dict[str, float | int]] = field(default_factory=list)
+    mistakes: list[Mistake] = field(default_factory=list, repr=False)
+    image_paths: list[str] = field(default_factory=list, repr=False)
 
     @property
     def confusion_normalized(self) -> np.ndarray:
@@ -311,6 +346,10 @@ class EvalReport:
             cells = [f"{int(self.confusion[i, j])} ({norm[i, j]:.2f})"
                      for j in range(len(self.confusion_labels))]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if self.mistakes:
+            lines += ["", f"{len(self.mistakes)} mistakes (wrong or missed faces, false boxes) are listed "
+                          "in `mistakes.csv`; `mistakes.png`, written with the plots, shows the most "
+                          "confident ones."]
         notes = list(m.get("notes") or [])
         if self.intervals:
             notes.append(f"intervals: 95 %, {BOOTSTRAP_METHOD}")
@@ -337,7 +376,8 @@ class EvalReport:
         return f" ({_fmt(lo)}-{_fmt(hi)})"
 
     def save(self, out: str | Path, plots: bool = True) -> Path:
-        """Write report.json, report.md, confusion_matrix.json and (``plots``) the PNGs, atomically.
+        """Write report.json, report.md, confusion_matrix.json, mistakes.csv and (``plots``) the
+        PNGs, atomically.
 
         Example:
             >>> # report.save("runs/eval/smile-test")
@@ -348,6 +388,7 @@ class EvalReport:
             (tmp / "report.md").write_text(self.to_markdown())
             (tmp / "confusion_matrix.json").write_text(
                 json.dumps(self.confusion_dict(), indent=2) + "\n")
+            (tmp / "mistakes.csv").write_text(mistakes_csv(self))
             if plots:
                 plot_report(self, tmp)
         return out
@@ -566,7 +607,8 @@ def evaluate_detections(
 
     if image_wh is not None and len(image_wh) != len(truths):
         raise ValueError(f"{len(image_wh)} image sizes for {len(truths)} images")
-    face, confusion, confs, correct, outcome = _face_outcomes(preds, truths, nc, face_conf, face_iou)
+    face, confusion, confs, correct, outcome, mistakes = _face_outcomes(preds, truths, nc, face_conf,
+                                                                        face_iou)
     ece, ece_bins = expected_calibration_error(confs, correct)
     intervals = _bootstrap_intervals(outcome, gt_per_image, sorted_image, sorted_tp, bootstrap, seed) \
         if bootstrap > 0 and n_gt.sum() > 0 else {}
@@ -582,6 +624,7 @@ def evaluate_detections(
         curves={"pr": pr_curves, "f1": f1_curves, "grid": grid, "best_conf": best_conf},
         intervals=intervals,
         face_by_size=[] if image_wh is None else _face_by_size(truths, image_wh, outcome),
+        mistakes=mistakes,
     )
 
 
@@ -631,15 +674,16 @@ def _bootstrap_intervals(outcome: np.ndarray, gt_per_image: np.ndarray, sorted_i
 
 def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc: int,
                    face_conf: float, face_iou: float
-                   ) -> tuple[FaceAccuracy, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Face accuracy, confusion matrix, (confidence, correct) pairs for ECE, and each face's
-    outcome (0 right, 1 wrong, 2 missed) in image order."""
+                   ) -> tuple[FaceAccuracy, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[Mistake]]:
+    """Face accuracy, confusion matrix, (confidence, correct) pairs for ECE, each face's
+    outcome (0 right, 1 wrong, 2 missed) in image order, and the mistakes."""
     confusion = np.zeros((nc + 1, nc + 1), dtype=np.int64)
     right = wrong = missed = false_boxes = 0
     confs: list[float] = []
     correct: list[bool] = []
     outcome: list[int] = []
-    for p, t in zip(preds, truths, strict=True):
+    mistakes: list[Mistake] = []
+    for i, (p, t) in enumerate(zip(preds, truths, strict=True)):
         shown = p[np.flatnonzero(p.confidence >= face_conf)]
         iou = box_iou_xyxy(t.xyxy, shown.xyxy)  # (faces, shown predictions)
         taken = np.zeros(len(shown), dtype=bool)
@@ -650,6 +694,7 @@ def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc
                 missed += 1
                 confusion[true_cls, nc] += 1
                 outcome.append(2)
+                mistakes.append(Mistake(i, "missed", true_cls, None, None, _box(t.xyxy[f]), None))
                 continue
             # Most confident; among equal confidences the better-overlapping one.
             best = max(candidates, key=lambda j: (float(shown.confidence[j]), float(iou[f, j])))
@@ -663,13 +708,22 @@ def _face_outcomes(preds: Sequence[Detections], truths: Sequence[Detections], nc
                 right += 1
             else:
                 wrong += 1
+                mistakes.append(Mistake(i, "wrong", true_cls, pred_cls, round(float(shown.confidence[best]), 4),
+                                        _box(t.xyxy[f]), _box(shown.xyxy[best])))
         for j in np.flatnonzero(~taken):
             false_boxes += 1
             confusion[nc, int(shown.class_id[j])] += 1
+            mistakes.append(Mistake(i, "false_box", None, int(shown.class_id[j]),
+                                    round(float(shown.confidence[j]), 4), None, _box(shown.xyxy[j])))
     face = FaceAccuracy(sum(len(t) for t in truths), right, wrong, missed, false_boxes,
                         face_conf, face_iou)
     return (face, confusion, np.array(confs, dtype=np.float64), np.array(correct, dtype=bool),
-            np.array(outcome, dtype=np.int64))
+            np.array(outcome, dtype=np.int64), mistakes)
+
+
+def _box(xyxy: np.ndarray) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (round(float(v), 1) for v in xyxy)
+    return x1, y1, x2, y2
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
@@ -791,7 +845,79 @@ def plot_report(report: EvalReport, folder: str | Path) -> list[Path]:
     fig.tight_layout()
     fig.savefig(folder / "reliability.png", dpi=120)
     written.append(folder / "reliability.png")
+    if report.mistakes and report.image_paths:
+        import cv2
+
+        from detector.autolabel import contact_sheet
+
+        shown = mistakes_to_review(report.mistakes)[:MISTAKES_SHEET_TILES]
+        rows = {id(m): k for k, m in enumerate(report.mistakes, start=1)}
+        samples = [(Path(report.image_paths[m.image]), _sheet_boxes(m), f"{rows[id(m)]} {_caption(m, report.names)}")
+                   for m in shown]
+        title = (f"{len(shown)} of {len(report.mistakes)} mistakes, most confident first "
+                 "(green: label, red: prediction; number = row of mistakes.csv)")
+        cv2.imwrite(str(folder / "mistakes.png"), contact_sheet(samples, title, zoom=0.5))
+        written.append(folder / "mistakes.png")
     return written
+
+
+def mistakes_to_review(mistakes: Sequence[Mistake]) -> list[Mistake]:
+    """The mistakes in the order worth looking at: confident ones first, missed faces last.
+
+    A confidently wrong face is the likeliest label error or systematic failure; a missed face
+    has no confidence to rank it. Ties keep the split's order.
+
+    Example:
+        >>> m = [Mistake(0, "missed", 1, None, None, (0, 0, 9, 9), None),
+        ...      Mistake(1, "wrong", 0, 1, 0.4, (0, 0, 9, 9), (0, 0, 9, 9)),
+        ...      Mistake(2, "false_box", None, 0, 0.9, None, (0, 0, 9, 9))]
+        >>> [x.image for x in mistakes_to_review(m)]
+        [2, 1, 0]
+    """
+    return sorted(mistakes, key=lambda m: (m.confidence is None, -(m.confidence or 0.0)))
+
+
+def _sheet_boxes(m: Mistake) -> np.ndarray:
+    nan = (math.nan,) * 4
+    return np.array([m.truth_xyxy or nan, m.pred_xyxy or nan], np.float64)
+
+
+def _caption(m: Mistake, names: Mapping[int, str]) -> str:
+    if m.kind == "missed":
+        return f"missed {names[m.true_class]}"  # type: ignore[index]
+    if m.kind == "false_box":
+        return f"no face: {names[m.pred_class]} {m.confidence:.2f}"  # type: ignore[index]
+    return f"{names[m.true_class]}>{names[m.pred_class]} {m.confidence:.2f}"  # type: ignore[index]
+
+
+def mistakes_csv(report: EvalReport) -> str:
+    """``mistakes.csv`` of a report: one row per wrong or missed face and per false box.
+
+    Columns: ``row`` (the number on ``mistakes.png``), ``image`` (path, or index when the
+    report has no paths), ``kind``, ``true``, ``predicted``, ``confidence``, ``label_xyxy``,
+    ``pred_xyxy`` (pixels, space separated).
+
+    Example:
+        >>> r = evaluate_detections([Detections.empty()], [Detections.empty()], ["a", "b"])
+        >>> mistakes_csv(r).splitlines()
+        ['row,image,kind,true,predicted,confidence,label_xyxy,pred_xyxy']
+    """
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["row", "image", "kind", "true", "predicted", "confidence", "label_xyxy", "pred_xyxy"])
+    for k, m in enumerate(report.mistakes, start=1):
+        writer.writerow([
+            k, report.image_paths[m.image] if report.image_paths else m.image, m.kind,
+            "" if m.true_class is None else report.names[m.true_class],
+            "" if m.pred_class is None else report.names[m.pred_class],
+            "" if m.confidence is None else f"{m.confidence:.4f}",
+            "" if m.truth_xyxy is None else " ".join(f"{v:g}" for v in m.truth_xyxy),
+            "" if m.pred_xyxy is None else " ".join(f"{v:g}" for v in m.pred_xyxy),
+        ])
+    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------- I/O layer
@@ -920,6 +1046,7 @@ def evaluate_weights(
         preds, truths, unlabelled, sizes = _predict_split(spec, split, predict_batch, batch)
     report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou,
                                  image_wh=sizes)
+    report.image_paths = [str(path) for path in spec.images(split)]
     seconds = time.perf_counter() - start
     if unlabelled:
         notes.append(f"{unlabelled} images have no label file and count as background images")
@@ -1003,6 +1130,7 @@ def evaluate_predictor(
     preds, truths, unlabelled, sizes = _predict_split(spec, split, predict_batch, 1)
     report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou,
                                  image_wh=sizes)
+    report.image_paths = [str(path) for path in spec.images(split)]
     notes = [f"{unlabelled} images have no label file and count as background images"] if unlabelled else []
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in label).strip("-")
     out_dir = Path(out) if out else RUNS_DIR / "eval" / (name or f"{slug}-{split}")

@@ -16,6 +16,7 @@ from detector import autolabel as al
 from detector.autolabel import (
     LabelledImage,
     autolabel,
+    contact_sheet,
     items_from_csv,
     items_from_folders,
     items_from_frames,
@@ -134,6 +135,24 @@ def test_pool_format_and_copies(tmp_path: Path, squares: None) -> None:
     assert read_label_file(tmp_path / "fixed" / "labels" / "smile0.txt")[0].class_id == 0
     with pytest.raises(DatasetError, match=r"labels \['smile'\] are not in --classes"):
         autolabel(items, tmp_path / "bad", classes=["neutral"], progress=False)
+
+
+def test_contact_sheet_zoom_and_box_colours(tmp_path: Path) -> None:
+    image = np.full((1000, 1000, 3), 255, np.uint8)
+    image[500:520, 500:520] = 0  # a small dark "face" in a big picture
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), image)
+    face = np.array([500, 500, 520, 520], np.float64)
+    whole = contact_sheet([(path, None, "")], "t", cols=1)[28:]
+    zoomed = contact_sheet([(path, face, "")], "t", cols=1, zoom=0.5)[28:]
+    # Whole picture: the face is ~3 px wide; zoomed to it plus half its size around: half the tile.
+    assert (whole[:140] < 100).all(axis=2).sum() < 20
+    assert (zoomed[:140] < 100).all(axis=2).sum() > 0.2 * 140 * 160
+    # A NaN row is skipped and keeps the next box in the second colour (red, not green).
+    boxes = np.array([[np.nan] * 4, face])
+    red_only = contact_sheet([(path, boxes, "")], "t", cols=1, zoom=0.5)[28:]
+    assert np.all(red_only == (0, 0, 255), axis=2).any()
+    assert not np.all(red_only == (0, 255, 0), axis=2).any()
 
 
 def test_human_boxes_grow_the_finder_box(tmp_path: Path, squares: None) -> None:

@@ -19,6 +19,8 @@ from detector.evaluate import (
     evaluate_weights,
     expected_calibration_error,
     load_truth,
+    mistakes_csv,
+    mistakes_to_review,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -206,7 +208,7 @@ def test_report_files(tmp_path: Path) -> None:
     out = report.save(tmp_path / "eval")
     names = sorted(p.name for p in out.iterdir())
     assert names == ["confusion_matrix.json", "confusion_matrix.png",
-                     "confusion_matrix_normalized.png", "f1_curve.png", "pr_curve.png",
+                     "confusion_matrix_normalized.png", "f1_curve.png", "mistakes.csv", "pr_curve.png",
                      "reliability.png", "report.json", "report.md"]
     data = json.loads((out / "report.json").read_text())
     assert data["weights"] == "w.pt" and data["split"] == "test"
@@ -222,6 +224,60 @@ def test_report_files(tmp_path: Path) -> None:
     # Re-running into the same folder replaces it whole.
     report.save(out, plots=False)
     assert not (out / "pr_curve.png").exists()
+
+
+# One image: a right face, a face boxed with the wrong class, a missed face, a box on no face.
+MISTAKE_TRUTH = [[0, 0, 10, 10, 0], [20, 0, 30, 10, 1], [40, 0, 50, 10, 1]]
+MISTAKE_PREDS = [[0, 0, 10, 10, 0, 0.9], [21, 0, 31, 10, 0, 0.7], [40, 0, 50, 10, 1, 0.1],
+                 [80, 80, 90, 90, 1, 0.4]]
+
+
+def _mistake_report() -> EvalReport:
+    preds, truths = _images([{"truths": [[0, 0, 1, 1, 0]], "preds": [[0, 0, 1, 1, 0, 0.8]]},
+                             {"truths": MISTAKE_TRUTH, "preds": MISTAKE_PREDS}])
+    return evaluate_detections(preds, truths, NAMES)
+
+
+def test_mistakes_name_each_wrong_missed_and_false_box() -> None:
+    r = _mistake_report()
+    got = [(m.image, m.kind, m.true_class, m.pred_class, m.confidence, m.truth_xyxy, m.pred_xyxy)
+           for m in r.mistakes]
+    assert got == [
+        (1, "wrong", 1, 0, 0.7, (20.0, 0.0, 30.0, 10.0), (21.0, 0.0, 31.0, 10.0)),
+        # The 0.1 box is under face_conf (0.25): the user never sees it, so the face is missed.
+        (1, "missed", 1, None, None, (40.0, 0.0, 50.0, 10.0), None),
+        (1, "false_box", None, 1, 0.4, None, (80.0, 80.0, 90.0, 90.0)),
+    ]
+    assert len(r.mistakes) == r.face.wrong + r.face.missed + r.face.false_boxes
+    assert [m.kind for m in mistakes_to_review(r.mistakes)] == ["wrong", "false_box", "missed"]
+    rows = mistakes_csv(r).splitlines()
+    assert rows[1] == "1,1,wrong,smile,neutral,0.7000,20 0 30 10,21 0 31 10"
+    assert rows[2] == "2,1,missed,smile,,,40 0 50 10,"
+    r.image_paths = ["a.jpg", "b.jpg"]
+    assert mistakes_csv(r).splitlines()[3] == "3,b.jpg,false_box,,smile,0.4000,,80 80 90 90"
+
+
+def test_mistakes_sheet_shows_the_faces(tmp_path: Path) -> None:
+    import cv2
+
+    r = _mistake_report()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((100, 100, 3), 128, np.uint8))
+    r.image_paths = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    out = r.save(tmp_path / "eval")
+    sheet = cv2.imread(str(out / "mistakes.png"))
+    assert sheet is not None and sheet.shape == (28 + 160, 8 * 160, 3)  # 3 tiles on one row
+    tiles = [sheet[28:, k * 160:(k + 1) * 160] for k in range(4)]
+
+    def has(tile: np.ndarray, bgr: tuple[int, int, int]) -> bool:
+        return bool(np.all(tile == bgr, axis=2).any())
+
+    green, red = (0, 255, 0), (0, 0, 255)
+    assert has(tiles[0], green) and has(tiles[0], red)  # wrong: label and prediction
+    assert has(tiles[1], red) and not has(tiles[1], green)  # false box: prediction only
+    assert has(tiles[2], green) and not has(tiles[2], red)  # missed: label only
+    assert (tiles[3] == 255).all()  # an empty slot stays white
+    assert "3 mistakes" in (out / "report.md").read_text()
 
 
 def test_empty_report_still_writes(tmp_path: Path) -> None:
@@ -310,6 +366,9 @@ def test_evaluate_predictor_scores_any_frame_detector(tmp_path: Path, make_yolo_
     assert (tmp_path / "right" / "report.json").is_file()
     wrong = evaluate_predictor(_oracle(data, flip_class=True), data, "test", out=tmp_path / "wrong", plots=False)
     assert wrong.map50 == pytest.approx(0.0) and wrong.face.shares()["wrong"] == pytest.approx(1.0)
+    # Every face is a mistake, and mistakes.csv names the image file it is in.
+    rows = (tmp_path / "wrong" / "mistakes.csv").read_text().splitlines()[1:]
+    assert len(rows) == wrong.instances and all(Path(row.split(",")[1]).is_file() for row in rows)
 
 
 def test_evaluate_predictor_refuses_other_classes(tmp_path: Path, make_yolo_dataset) -> None:

@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     if "ultralytics_val" in r.meta:
         u = r.meta["ultralytics_val"]
         print(f"Ultralytics model.val(): mAP50 {u['map50']:.3f}  mAP50-95 {u['map50_95']:.3f}")
+    if r.mistakes:
+        sheet = "" if args.no_plots else ", the most confident on mistakes.png"
+        print(f"mistakes: {len(r.mistakes)} in mistakes.csv{sheet}")
     for note in r.meta.get("notes", []):
         print(f"note: {note}")
     print(f"report: {Path(r.meta['out']) / 'report.md'}")

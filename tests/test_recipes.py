@@ -195,6 +195,25 @@ def test_mixed_yaml_lists_folders(tmp_path: Path) -> None:
     assert data["names"] == {0: "neutral", 1: "smile"}
 
 
+def test_other_people_test_scores_happy_as_smile(tmp_path: Path) -> None:
+    from detector.recipes import build_other_people_test
+    from detector.train import label_path_for, load_data_yaml
+
+    for split, cls, n in (("test", "happy", 3), ("test", "neutral", 2), ("test", "sad", 4), ("train", "happy", 5)):
+        folder = tmp_path / "fer" / split / cls
+        folder.mkdir(parents=True)
+        for k in range(n):
+            cv2.imwrite(str(folder / f"{split}{k}.jpg"), np.full((48, 48), 40 * k, np.uint8))
+    data = build_other_people_test(tmp_path / "fer", tmp_path / "other")
+    spec = load_data_yaml(data, require=("test",))
+    assert spec.names == {0: "neutral", 1: "smile"}
+    images = spec.images("test")
+    assert len(images) == 5  # test split only, no sad faces
+    ids = collections.Counter(int(label_path_for(p).read_text().split()[0]) for p in images)
+    assert ids == {1: 3, 0: 2}
+    assert build_other_people_test(tmp_path / "fer", tmp_path / "other") == data  # re-runs replace it
+
+
 def test_evaluate_shipped_model_needs_the_built_dataset(tmp_path: Path) -> None:
     from detector.recipes import evaluate_shipped_model
 

@@ -95,3 +95,17 @@ def test_golden_metrics_on_the_real_scene_test(shared: Path, tmp_path: Path, wit
     measured = {"map50": report.map50, "map50_95": report.map50_95, **report.face.shares()}
     for name, value in golden[key].items():
         assert measured[name] == pytest.approx(value, abs=golden["tolerance"]), name
+
+
+@pytest.mark.slow
+def test_golden_metrics_on_other_people(shared: Path, tmp_path: Path) -> None:
+    # FER2013's test happy/neutral faces: people from another source, never trained on.
+    from detector.evaluate import evaluate_weights
+    from detector.recipes import build_other_people_test
+
+    golden = json.loads(GOLDEN.read_text())
+    data = build_other_people_test(shared / "data" / "fer2013", tmp_path / "other")
+    report = evaluate_weights(DEFAULT_WEIGHTS, data, "test", out=tmp_path / "eval", plots=False, threads=2)
+    measured = {"map50": report.map50, "map50_95": report.map50_95, **report.face.shares()}
+    for name, value in golden["other_people"].items():
+        assert measured[name] == pytest.approx(value, abs=golden["tolerance"]), name

@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "`exprdet bench-train`)")
     parser.add_argument("--data-only", action="store_true", help="only build the dataset")
     parser.add_argument("--eval-only", action="store_true",
-                        help="only score --out (and the classifier beside it) on the three test sets")
+                        help="only score --out (and the classifier beside it) on the test sets: photos, "
+                             "composites, real scenes, other people (FER2013)")
     parser.add_argument("--imgsz", type=int, default=None, help="--eval-only: inference size (default: trained)")
 
 

@@ -1184,7 +1184,12 @@ def ultralytics_val(weights: str | Path, data: str | Path, split: str, *, imgsz:
 
     yolo = load_yolo(weights)
     with tempfile.TemporaryDirectory() as tmp, offline_ultralytics():
-        m = yolo.val(data=str(data), split=split, imgsz=imgsz, conf=conf, iou=iou, batch=batch,
-                     plots=False, save_json=False, verbose=False, project=tmp, name="val")
+        try:
+            m = yolo.val(data=str(data), split=split, imgsz=imgsz, conf=conf, iou=iou, batch=batch,
+                         plots=False, save_json=False, verbose=False, project=tmp, name="val")
+        except (SyntaxError, FileNotFoundError) as exc:
+            # Ultralytics' dataset check (check_det_dataset) is stricter than ours: it wants
+            # train and val keys even to score a test split.
+            raise DatasetError(data, f"Ultralytics' model.val() refuses it: {str(exc).splitlines()[0]}") from exc
     return {"map50": float(m.box.map50), "map50_95": float(m.box.map),
             "precision": float(m.box.mp), "recall": float(m.box.mr)}

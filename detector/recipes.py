@@ -864,8 +864,11 @@ def build_other_people_test(fer_root: Path, out: Path) -> Path:
     import_fer2013(fer_root, out, splits=("test",), classes=("neutral", "happy"), progress=False)
     # happy keeps index 1, so the detector's smile is scored against FER2013's happy.
     data = out / "data.yaml"
-    atomic_write_text(data, yaml.safe_dump({"path": str(out.resolve()), "test": "images",
-                                            "names": {0: "neutral", 1: "smile"}}, sort_keys=False))
+    # train/val point at the test images only because Ultralytics' own checks require the keys
+    # (as in scene-test); nothing trains on this set.
+    atomic_write_text(data, yaml.safe_dump({"path": str(out.resolve()), "train": "images", "val": "images",
+                                            "test": "images", "names": {0: "neutral", 1: "smile"}},
+                                           sort_keys=False))
     return data
 
 

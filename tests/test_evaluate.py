@@ -320,6 +320,23 @@ def test_evaluate_weights_errors(tmp_path: Path, make_yolo_dataset) -> None:
         evaluate_weights("yolo11n.pt", data, "val")
 
 
+def test_ultralytics_val_refusal_is_a_dataset_error(tmp_path: Path, make_yolo_dataset) -> None:
+    import yaml
+
+    from detector.evaluate import ultralytics_val
+    from detector.train import load_yolo
+
+    data = make_yolo_dataset()
+    spec = yaml.safe_load(Path(data).read_text())
+    del spec["train"]
+    test_only = tmp_path / "test_only.yaml"
+    test_only.write_text(yaml.safe_dump(spec))
+    weights = tmp_path / "w.pt"
+    load_yolo("yolo11n.yaml").save(weights)
+    with pytest.raises(DatasetError, match="test_only.yaml.*train"):
+        ultralytics_val(weights, test_only, "test", imgsz=64)
+
+
 def test_evaluate_weights_class_count_mismatch(tmp_path: Path, make_yolo_dataset) -> None:
     from detector.train import load_yolo
 

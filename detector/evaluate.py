@@ -850,11 +850,11 @@ def plot_report(report: EvalReport, folder: str | Path) -> list[Path]:
 
         from detector.autolabel import contact_sheet
 
-        shown = mistakes_to_review(report.mistakes)[:MISTAKES_SHEET_TILES]
-        rows = {id(m): k for k, m in enumerate(report.mistakes, start=1)}
-        samples = [(Path(report.image_paths[m.image]), _sheet_boxes(m), f"{rows[id(m)]} {_caption(m, report.names)}")
-                   for m in shown]
-        title = (f"{len(shown)} of {len(report.mistakes)} mistakes, most confident first "
+        # Numbered before sorting: the number on a tile is the mistake's mistakes.csv row.
+        shown = sorted(enumerate(report.mistakes, start=1), key=lambda row_m: _review_key(row_m[1]))
+        samples = [(Path(report.image_paths[m.image]), _sheet_boxes(m), f"{row} {_caption(m, report.names)}")
+                   for row, m in shown[:MISTAKES_SHEET_TILES]]
+        title = (f"{len(samples)} of {len(report.mistakes)} mistakes, most confident first "
                  "(green: label, red: prediction; number = row of mistakes.csv)")
         cv2.imwrite(str(folder / "mistakes.png"), contact_sheet(samples, title, zoom=0.5))
         written.append(folder / "mistakes.png")
@@ -874,7 +874,11 @@ def mistakes_to_review(mistakes: Sequence[Mistake]) -> list[Mistake]:
         >>> [x.image for x in mistakes_to_review(m)]
         [2, 1, 0]
     """
-    return sorted(mistakes, key=lambda m: (m.confidence is None, -(m.confidence or 0.0)))
+    return sorted(mistakes, key=_review_key)
+
+
+def _review_key(m: Mistake) -> tuple[bool, float]:
+    return m.confidence is None, -(m.confidence or 0.0)
 
 
 def _sheet_boxes(m: Mistake) -> np.ndarray:
@@ -1043,10 +1047,10 @@ def evaluate_weights(
     with contextlib.ExitStack() as stack:
         stack.callback(torch.set_num_threads, before)  # leave the caller's setting as it was
         stack.enter_context(offline_ultralytics())
-        preds, truths, unlabelled, sizes = _predict_split(spec, split, predict_batch, batch)
+        preds, truths, unlabelled, sizes, images = _predict_split(spec, split, predict_batch, batch)
     report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou,
                                  image_wh=sizes)
-    report.image_paths = [str(path) for path in spec.images(split)]
+    report.image_paths = [str(path) for path in images]
     seconds = time.perf_counter() - start
     if unlabelled:
         notes.append(f"{unlabelled} images have no label file and count as background images")
@@ -1127,10 +1131,10 @@ def evaluate_predictor(
     def predict_batch(frames: list[np.ndarray]) -> list[Detections]:
         return [predictor.predict(f) for f in frames]
 
-    preds, truths, unlabelled, sizes = _predict_split(spec, split, predict_batch, 1)
+    preds, truths, unlabelled, sizes, images = _predict_split(spec, split, predict_batch, 1)
     report = evaluate_detections(preds, truths, spec.names, face_conf=face_conf, face_iou=face_iou,
                                  image_wh=sizes)
-    report.image_paths = [str(path) for path in spec.images(split)]
+    report.image_paths = [str(path) for path in images]
     notes = [f"{unlabelled} images have no label file and count as background images"] if unlabelled else []
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in label).strip("-")
     out_dir = Path(out) if out else RUNS_DIR / "eval" / (name or f"{slug}-{split}")
@@ -1142,8 +1146,10 @@ def evaluate_predictor(
 
 
 def _predict_split(spec: Any, split: str, predict_batch: Callable[[list[np.ndarray]], list[Detections]],
-                   batch: int) -> tuple[list[Detections], list[Detections], int, list[tuple[int, int]]]:
-    """Predictions, ground truths, the count of images without a label file, and image sizes."""
+                   batch: int
+                   ) -> tuple[list[Detections], list[Detections], int, list[tuple[int, int]], list[Path]]:
+    """Predictions, ground truths, the count of images without a label file, image sizes, and the
+    image paths in that order."""
     import cv2
     from tqdm import tqdm
 
@@ -1167,7 +1173,7 @@ def _predict_split(spec: Any, split: str, predict_batch: Callable[[list[np.ndarr
                 unlabelled += not label_path_for(path).is_file()
             preds += predict_batch(frames)
             bar.update(len(chunk))
-    return preds, truths, unlabelled, sizes
+    return preds, truths, unlabelled, sizes, images
 
 
 def ultralytics_val(weights: str | Path, data: str | Path, split: str, *, imgsz: int,

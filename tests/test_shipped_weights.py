@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import pytest
 
 from detector.inference import LIVE_NMS_IOU, ExpressionDetector
 from detector.paths import DEFAULT_CLASSIFIER, DEFAULT_WEIGHTS
+
+if TYPE_CHECKING:
+    from detector.evaluate import EvalReport
 
 GOLDEN = Path(__file__).parent / "golden" / "shipped_metrics.json"
 
@@ -81,20 +85,24 @@ def test_smiles_in_the_group_selfie_are_called_smile(shared: Path) -> None:
     assert labels.count("smile") > 2 * labels.count("neutral")
 
 
+def _assert_matches_golden(report: EvalReport, key: str) -> None:
+    golden = json.loads(GOLDEN.read_text())
+    measured = {"map50": report.map50, "map50_95": report.map50_95, **report.face.shares()}
+    for name, value in golden[key].items():
+        assert measured[name] == pytest.approx(value, abs=golden["tolerance"]), name
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("with_classifier", [False, True])
 def test_golden_metrics_on_the_real_scene_test(shared: Path, tmp_path: Path, with_classifier: bool) -> None:
     from detector.evaluate import evaluate_weights
     from detector.recipes import build_scene_test
 
-    golden = json.loads(GOLDEN.read_text())
     key = "real_scenes+classifier" if with_classifier else "real_scenes"
     build_scene_test(shared / "data" / "faces-in-scenes" / "test", tmp_path / "scene")
     report = evaluate_weights(DEFAULT_WEIGHTS, tmp_path / "scene" / "data.yaml", "test", out=tmp_path / "eval",
                               plots=False, classifier=DEFAULT_CLASSIFIER if with_classifier else None)
-    measured = {"map50": report.map50, "map50_95": report.map50_95, **report.face.shares()}
-    for name, value in golden[key].items():
-        assert measured[name] == pytest.approx(value, abs=golden["tolerance"]), name
+    _assert_matches_golden(report, key)
 
 
 @pytest.mark.slow
@@ -103,9 +111,6 @@ def test_golden_metrics_on_other_people(shared: Path, tmp_path: Path) -> None:
     from detector.evaluate import evaluate_weights
     from detector.recipes import build_other_people_test
 
-    golden = json.loads(GOLDEN.read_text())
     data = build_other_people_test(shared / "data" / "fer2013", tmp_path / "other")
     report = evaluate_weights(DEFAULT_WEIGHTS, data, "test", out=tmp_path / "eval", plots=False, threads=2)
-    measured = {"map50": report.map50, "map50_95": report.map50_95, **report.face.shares()}
-    for name, value in golden["other_people"].items():
-        assert measured[name] == pytest.approx(value, abs=golden["tolerance"]), name
+    _assert_matches_golden(report, "other_people")

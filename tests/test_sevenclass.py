@@ -18,10 +18,13 @@ import yaml
 from detector.build import build_dataset, load_pool
 from detector.errors import DatasetError
 from detector.fer import (
+    BLURRED_BELOW,
     FER_CLASSES,
     balanced_train_list,
+    blur_warnings,
     cap_per_class,
     import_fer2013,
+    laplacian_variance,
     main,
     parse_caps,
     repeat_factors,
@@ -129,6 +132,9 @@ def test_fer_import_real_images(fer_small: Path, tmp_path: Path) -> None:
     assert report.per_split["test"] == {c: 2 for c in FER_CLASSES}
     assert json.loads((tmp_path / "pool" / "fer_import_report.json").read_text())["total"] == n
     assert {p: p.read_bytes() for p in fer_small.rglob("*.jpg")} == before  # source untouched
+    # The shared copy's train split is blurred, its test split is not: the report says so.
+    assert report.sharpness["train"] < BLURRED_BELOW < report.sharpness["test"]
+    assert len(report.warnings) == 1 and "split train looks blurred" in report.warnings[0]
 
 
 def test_fer_import_options(fer_small: Path, tmp_path: Path) -> None:
@@ -177,11 +183,24 @@ def test_fer_command_line(fer_small: Path, tmp_path: Path,
                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(fer_small), "--out", str(tmp_path / "pool"), "--per-class", "1",
                  "--no-progress"]) == 0
-    assert "14 images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "14 images" in out and "warning: split train looks blurred" in out
     assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "p2")]) == 2
     assert "error:" in capsys.readouterr().err
     assert main([str(fer_small), "--out", str(tmp_path / "p3"), "--inset", "0.6"]) == 2
     assert "inset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("sigma", "blurred"), [(0.0, False), (1.0, False), (3.0, True)])
+def test_blur_warning_follows_a_known_blur(sigma: float, blurred: bool) -> None:
+    rng = np.random.default_rng(0)
+    # A 48x48 picture with face-like detail: smooth shading plus texture.
+    img = (np.linspace(60, 190, 48)[None, :] + rng.normal(0, 25, (48, 48))).clip(0, 255).astype(np.uint8)
+    if sigma:
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
+    sharpness = {"train": laplacian_variance(img)}
+    assert bool(blur_warnings(sharpness)) is blurred
+    assert laplacian_variance(cv2.cvtColor(img, cv2.COLOR_GRAY2BGRA)) == pytest.approx(sharpness["train"])
 
 
 # --------------------------------------------------------------------------- merge + balance

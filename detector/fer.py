@@ -109,7 +109,7 @@ class FerImportReport:
 
 
 # Median Laplacian variance below which a split of 48x48 faces counts as blurred: the shared
-# copy's train split has 6 (every picture), its test split 2,200; Gaussian blurs of the test
+# copy's train split has 6 (every picture), its test split 2,150; Gaussian blurs of the test
 # pictures give 150 (sigma 1), 20 (sigma 2) and 6.4 (sigma 3).
 BLURRED_BELOW = 30.0
 

@@ -397,3 +397,26 @@ def test_evaluate_predictor_refuses_other_classes(tmp_path: Path, make_yolo_data
     with pytest.raises(ModelError, match="predicts"):
         evaluate_predictor(oracle, data, "test", out=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_evaluate_weights_augment_reaches_ultralytics(tmp_path: Path, make_yolo_dataset, untrained_weights: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from ultralytics import YOLO
+
+    seen: list[bool] = []
+    original = YOLO.predict
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("augment", False))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(YOLO, "predict", spy)
+    data = make_yolo_dataset(counts=(2, 3, 0))
+    plain = evaluate_weights(untrained_weights, data, "val", imgsz=64, out=tmp_path / "plain", plots=False)
+    assert seen and not any(seen)
+    seen.clear()
+    tta = evaluate_weights(untrained_weights, data, "val", imgsz=64, out=tmp_path / "tta", plots=False,
+                           augment=True)
+    assert seen and all(seen)
+    assert (plain.meta["augment"], tta.meta["augment"]) == (False, True)
+    assert json.loads((tmp_path / "tta" / "report.json").read_text())["augment"] is True

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run Ultralytics' own model.val() and record its mAP")
     parser.add_argument("--classifier", type=Path, default=None,
                         help="face-crop -cls model that re-classifies every box (detector.refine)")
+    parser.add_argument("--augment", action="store_true",
+                        help="Ultralytics test-time augmentation (mirrored and smaller copies "
+                             "merged; about 3x slower)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         r = evaluate_weights(args.weights or DEFAULT_WEIGHTS, args.data, args.split, conf=args.conf,
                              iou=args.iou, imgsz=args.imgsz, batch=args.batch, face_conf=args.face_conf,
                              threads=args.threads, out=args.out, plots=not args.no_plots,
-                             compare_ultralytics=args.compare_ultralytics, classifier=args.classifier)
+                             compare_ultralytics=args.compare_ultralytics, classifier=args.classifier,
+                             augment=args.augment)
     s = r.face.shares()
     pct = {k: "-" if v is None else f"{100 * v:.1f}%" for k, v in s.items()}
     print(f"{r.images} images, {r.instances} labelled faces ({r.meta['seconds']:.1f} s)")

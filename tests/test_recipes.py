@@ -485,10 +485,12 @@ def test_add_val_crops_refuses_a_dataset_with_other_box_offsets(shared: Path, tm
 
 
 def test_shipped_detector_args_are_valid() -> None:
-    from detector.recipes import DETECTOR_ARGS
+    from detector.recipes import DETECTOR_ARGS, FINETUNE_ARGS
     from detector.train import check_overrides, unfreeze_callback
 
     check_overrides(DETECTOR_ARGS["overrides"])
+    check_overrides(FINETUNE_ARGS["overrides"])
+    assert "model" not in FINETUNE_ARGS  # stage two starts from stage one's best.pt
     if DETECTOR_ARGS.get("unfreeze"):
         assert DETECTOR_ARGS["overrides"].get("freeze"), "unfreezing needs a frozen backbone"
         assert callable(unfreeze_callback(**DETECTOR_ARGS["unfreeze"]))

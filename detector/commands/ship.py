@@ -17,9 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=RUNS_DIR / "ship")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="where to copy best.pt")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="detector epochs (default: the shipped recipe's 16, capped at 1.5 h)")
+                        help="detector epochs of stage one (default: the shipped recipe's 16, capped at 1.5 h); "
+                             "stage two, a 10-epoch warm restart (FINETUNE_ARGS), follows")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads for both trainings (default: the recipe's 2; measure with "
+                        help="torch threads for every training (default: the recipe's 2; measure with "
                              "`exprdet bench-train`)")
     parser.add_argument("--data-only", action="store_true", help="only build the dataset")
     parser.add_argument("--eval-only", action="store_true",

@@ -358,6 +358,26 @@ def test_tiny_training_end_to_end(tmp_path: Path, make_yolo_dataset, no_network:
 
 
 @pytest.mark.slow
+def test_warm_restart_stage_starts_from_the_first_stage(tmp_path: Path, make_yolo_dataset) -> None:
+    # The shipped recipe's second stage (detector.recipes.FINETUNE_ARGS) on a tiny dataset.
+    import torch
+
+    from detector.recipes import FINETUNE_ARGS
+    from detector.train import train
+
+    data = make_yolo_dataset(counts=(8, 4, 0), size=64)
+    first = train(data, "yolo11n.yaml", epochs=1, batch=4, imgsz=64, threads=1, project=tmp_path, name="one",
+                  overrides={"plots": False})
+    overrides = {**FINETUNE_ARGS["overrides"], "cache": False, "plots": False}
+    second = train(data, first.best, epochs=1, batch=4, imgsz=64, threads=1, project=tmp_path, name="two",
+                   overrides=overrides)
+    ckpt = torch.load(second.best, map_location="cpu", weights_only=False)
+    args = ckpt["train_args"]
+    assert Path(args["model"]).resolve() == Path(first.best).resolve()
+    assert (args["optimizer"], args["lr0"], args["freeze"]) == ("AdamW", 0.0005, 3)
+
+
+@pytest.mark.slow
 def test_interrupted_training_resumes(tmp_path: Path, make_yolo_dataset) -> None:
     data = make_yolo_dataset(counts=(8, 4, 0), size=64)
 

@@ -810,14 +810,13 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     4. ``yolo11n`` from its yaml with the classifier's backbone loaded, on composites, photos
        and real scenes (:data:`DETECTOR_ARGS`), then a warm restart of it on the same data
        (:data:`FINETUNE_ARGS`);
-    5. evaluation (with and without the classifier re-classifying boxes) on three test sets:
-       composites of test people in unseen scenes, the test
-       people's photos as they are, and the real scenes of ``faces-in-scenes/test`` reviewed by eye;
+    5. evaluation (with and without the classifier re-classifying boxes) on the test sets of
+       :func:`evaluate_shipped_model`;
     6. ``best.pt`` copied to ``out_weights`` and the classifier beside it as ``smile-neutral-cls.pt``.
 
     Re-running with the same ``runs`` continues where a previous run stopped: a finished classifier
     or detector is reused, an interrupted one resumes from its ``last.pt``. ``threads`` (torch
-    threads for both trainings) defaults to the recipe's 2.
+    threads for every training) defaults to the recipe's 2.
 
     Example:
         >>> # train_shipped_model(Path("../shared"), Path("weights/smile-neutral-yolo11n.pt"),
@@ -829,29 +828,24 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
 
     if not (dataset / "data.yaml").is_file():
         build_smile_neutral_dataset(shared, dataset)
-    cls_args = dict(CLASSIFIER_ARGS)
-    if threads is not None:
-        cls_args["threads"] = threads
+    # ``threads`` replaces the recipe's thread count in every stage.
+    with_threads = {} if threads is None else {"threads": threads}
+    cls_args = {**CLASSIFIER_ARGS, **with_threads}
     cls_best = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
                                 resume=_has_checkpoint(runs, "classifier"), **cls_args)
     real = dataset.parent / "real-scenes"
     build_real_scenes(shared / "data" / "faces-in-scenes", cls_best, real)
     mixed = write_mixed_yaml(dataset.parent / "mixed.yaml", [dataset / "train" / "images", real / "train" / "images"],
                              [dataset / "val" / "images", real / "val" / "images"], dataset / "test" / "images")
-    det_args = dict(DETECTOR_ARGS)
+    det_args = {**DETECTOR_ARGS, **with_threads}
     unfreeze = det_args.pop("unfreeze", None)
     callbacks = {"on_train_epoch_start": unfreeze_callback(**unfreeze)} if unfreeze else None
     if epochs is not None:
         det_args["epochs"] = epochs
-    if threads is not None:
-        det_args["threads"] = threads
     result = train(mixed, det_args.pop("model"), project=runs, name="detector", backbone=cls_best,
                    resume=_has_checkpoint(runs, "detector"), callbacks=callbacks, **det_args)
-    ft_args = dict(FINETUNE_ARGS)
-    if threads is not None:
-        ft_args["threads"] = threads
     result = train(mixed, result.best, project=runs, name="finetune", resume=_has_checkpoint(runs, "finetune"),
-                   **ft_args)
+                   **{**FINETUNE_ARGS, **with_threads})
     # Record the box conventions so the classifier crops the detector's boxes as it learned them.
     tag_box_convention(cls_best, "yunet")
     tag_box_convention(result.best, dataset_box_convention(dataset))
@@ -885,7 +879,7 @@ def build_other_people_test(fer_root: Path, out: Path) -> Path:
     # train/val point at the test images only because Ultralytics' own checks require the keys
     # (as in scene-test); nothing trains on this set.
     atomic_write_text(data, yaml.safe_dump({"path": str(out.resolve()), "train": "images", "val": "images",
-                                            "test": "images", "names": {0: "neutral", 1: "smile"}},
+                                            "test": "images", "names": dict(enumerate(NAMES))},
                                            sort_keys=False))
     return data
 

@@ -884,6 +884,30 @@ def build_other_people_test(fer_root: Path, out: Path) -> Path:
     return data
 
 
+def shipped_test_sets(shared: Path, dataset: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """The recipe's test sets as ``(label, data.yaml)`` pairs, building the ones made from ``shared``.
+
+    Returns the sets and, for each set that cannot be built here, a sentence saying which and why
+    (FER2013 is optional in ``shared``; without it the "other people" set is left out and said so).
+
+    Example:
+        >>> # sets, skipped = shipped_test_sets(Path("../shared"), Path("datasets/smile-neutral-scenes"))
+        >>> # [label for label, _ in sets]
+        >>> # ['test_photos', 'test_composites', 'test_real_scenes', 'test_other_people']
+    """
+    scene_test = dataset.parent / "scene-test"
+    build_scene_test(shared / "data" / "faces-in-scenes" / "test", scene_test)
+    sets = [("test_photos", dataset / "data_crops.yaml"), ("test_composites", dataset / "data.yaml"),
+            ("test_real_scenes", scene_test / "data.yaml")]
+    skipped: list[str] = []
+    fer = shared / "data" / "fer2013"
+    if fer.is_dir():
+        sets.append(("test_other_people", build_other_people_test(fer, dataset.parent / "other-people-test")))
+    else:
+        skipped.append(f"other people (FER2013 test happy/neutral): {fer} not found")
+    return sets, skipped
+
+
 def evaluate_shipped_model(shared: Path, weights: Path, classifier: Path, *, dataset: Path, runs: Path,
                            imgsz: int | None = None) -> dict[str, dict]:
     """Score a detector (alone and with the crop classifier) on the test sets of the recipe.
@@ -905,13 +929,7 @@ def evaluate_shipped_model(shared: Path, weights: Path, classifier: Path, *, dat
     for name in ("data.yaml", "data_crops.yaml"):
         if not (dataset / name).is_file():
             raise DatasetError(dataset / name, "not found: build the dataset first (exprdet ship --data-only)")
-    scene_test = dataset.parent / "scene-test"
-    build_scene_test(shared / "data" / "faces-in-scenes" / "test", scene_test)
-    sets = [("test_photos", dataset / "data_crops.yaml"), ("test_composites", dataset / "data.yaml"),
-            ("test_real_scenes", scene_test / "data.yaml")]
-    if (shared / "data" / "fer2013").is_dir():
-        sets.append(("test_other_people",
-                     build_other_people_test(shared / "data" / "fer2013", dataset.parent / "other-people-test")))
+    sets, skipped = shipped_test_sets(shared, dataset)
     reports: dict[str, dict] = {}
     lines = ["| test set | pipeline | images | faces | mAP50 | mAP50-95 | right | wrong class | missed |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -930,6 +948,7 @@ def evaluate_shipped_model(shared: Path, weights: Path, classifier: Path, *, dat
                          f"{pct['right']}{ci.get('face_accuracy', '')} | {pct['wrong']} | {pct['missed']} |")
     lines.append("\nIn brackets: 95 % bootstrap intervals over images (photos of one person counted as "
                  "independent, so if anything too narrow).")
+    lines.extend(f"\nNot scored: {note}" for note in skipped)
     runs.mkdir(parents=True, exist_ok=True)
     atomic_write_text(runs / "eval_summary.md", "\n".join(lines) + "\n")
     atomic_write_json(runs / "eval_summary.json", reports)

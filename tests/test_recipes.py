@@ -223,6 +223,27 @@ def test_evaluate_shipped_model_needs_the_built_dataset(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+def test_shipped_test_sets_say_when_fer2013_is_missing(shared: Path, tmp_path: Path) -> None:
+    from detector.recipes import shipped_test_sets
+
+    no_fer = tmp_path / "shared"
+    (no_fer / "data").mkdir(parents=True)
+    (no_fer / "data" / "faces-in-scenes").symlink_to(shared / "data" / "faces-in-scenes")
+    sets, skipped = shipped_test_sets(no_fer, tmp_path / "datasets" / "smile-neutral-scenes")
+    assert [label for label, _ in sets] == ["test_photos", "test_composites", "test_real_scenes"]
+    assert len(skipped) == 1 and "other people" in skipped[0] and str(no_fer / "data" / "fer2013") in skipped[0]
+    assert (tmp_path / "datasets" / "scene-test" / "data.yaml").is_file()
+
+    with_fer = tmp_path / "shared2"
+    (with_fer / "data").mkdir(parents=True)
+    (with_fer / "data" / "faces-in-scenes").symlink_to(shared / "data" / "faces-in-scenes")
+    for cls in ("happy", "neutral"):
+        (with_fer / "data" / "fer2013" / "test" / cls).mkdir(parents=True)
+        cv2.imwrite(str(with_fer / "data" / "fer2013" / "test" / cls / "a.jpg"), np.zeros((48, 48), np.uint8))
+    sets, skipped = shipped_test_sets(with_fer, tmp_path / "datasets" / "smile-neutral-scenes")
+    assert [label for label, _ in sets][-1] == "test_other_people" and skipped == []
+
+
 def test_review_sheets_number_every_face(shared: Path, tmp_path: Path) -> None:
     from detector.paths import DEFAULT_CLASSIFIER
     from detector.recipes import REVIEW_CSV, read_review, write_review_sheets

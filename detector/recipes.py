@@ -750,9 +750,9 @@ DETECTOR_ARGS: dict = {
     # detector stayed at chance between smile and neutral after 4 epochs (0.48 on test photos);
     # frozen, it was at 0.61 after 2. cls=2.0 weights the class loss, mosaic=0.5 keeps faces larger.
     # time=1.5 (hours) capped this stage inside the 2-hour budget with the classifier's ~23 minutes
-    # before the warm restart below was added (see FINETUNE_ARGS for the total now)
     # (24 epochs: val top-1 0.932 against 0.919 after 8, and better re-classification on all three
-    # test sets). v2 of the detector ran with time=1.85 after an 8-epoch classifier (15 epochs, 6,732 s).
+    # test sets) before the warm restart below was added (FINETUNE_ARGS gives the total now).
+    # v2 of the detector ran with time=1.85 after an 8-epoch classifier (15 epochs, 6,732 s).
     # unfreeze: after 30 % of the run layers 3-8 train too (detector.train.unfreeze_callback); a
     # frozen 96 px backbone left v5 underfit on close-ups (88 % on its own training photos), and
     # unfrozen epochs gained most per second in sessions 8-9. v6 unfroze after 50 % (9 unfrozen

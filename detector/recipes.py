@@ -28,6 +28,7 @@ import collections
 import csv
 import json
 import random
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -820,7 +821,9 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
 
     Re-running with the same ``runs`` continues where a previous run stopped: a finished classifier
     or detector is reused, an interrupted one resumes from its ``last.pt``. ``threads`` (torch
-    threads for every training) defaults to the recipe's 2.
+    threads for every training) defaults to the recipe's 2. The summary's ``seconds`` gives each
+    stage's training wall time and their ``total`` (what this call ran: a stage finished by an
+    earlier call counts 0, a resumed one only its rest).
 
     Example:
         >>> # train_shipped_model(Path("../shared"), Path("weights/smile-neutral-yolo11n.pt"),
@@ -835,8 +838,11 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     # ``threads`` replaces the recipe's thread count in every stage.
     with_threads = {} if threads is None else {"threads": threads}
     cls_args = {**CLASSIFIER_ARGS, **with_threads}
+    start = time.perf_counter()
     cls_best = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
                                 resume=_has_checkpoint(runs, "classifier"), **cls_args)
+    # Per stage, because the budget is on the whole recipe, not on its last stage.
+    seconds = {"classifier": time.perf_counter() - start}
     real = dataset.parent / "real-scenes"
     build_real_scenes(shared / "data" / "faces-in-scenes", cls_best, real)
     mixed = write_mixed_yaml(dataset.parent / "mixed.yaml", [dataset / "train" / "images", real / "train" / "images"],
@@ -848,8 +854,11 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
         det_args["epochs"] = epochs
     result = train(mixed, det_args.pop("model"), project=runs, name="detector", backbone=cls_best,
                    resume=_has_checkpoint(runs, "detector"), callbacks=callbacks, **det_args)
+    seconds["detector"] = result.seconds
     result = train(mixed, result.best, project=runs, name="finetune", resume=_has_checkpoint(runs, "finetune"),
                    **{**FINETUNE_ARGS, **with_threads})
+    seconds["finetune"] = result.seconds
+    seconds["total"] = sum(seconds.values())
     # Record the box conventions so the classifier crops the detector's boxes as it learned them.
     tag_box_convention(cls_best, "yunet")
     tag_box_convention(result.best, dataset_box_convention(dataset))
@@ -859,7 +868,8 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
         tmp = dst.with_suffix(".pt.tmp")
         shutil.copyfile(src, tmp)
         tmp.replace(dst)
-    return {"classifier": str(cls_best), "detector": str(result.best), "seconds": result.seconds,
+    return {"classifier": str(cls_best), "detector": str(result.best),
+            "seconds": {stage: round(value, 1) for stage, value in seconds.items()},
             "weights": str(out_weights), "reports": reports}
 
 

@@ -524,3 +524,51 @@ def test_shipped_detector_args_are_valid() -> None:
     if DETECTOR_ARGS.get("unfreeze"):
         assert DETECTOR_ARGS["overrides"].get("freeze"), "unfreezing needs a frozen backbone"
         assert callable(unfreeze_callback(**DETECTOR_ARGS["unfreeze"]))
+
+
+def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+    import detector.train as train_mod
+    from detector.train import TrainResult
+
+    dataset = tmp_path / "datasets" / "smile-neutral-scenes"
+    dataset.mkdir(parents=True)
+    (dataset / "data.yaml").write_text("names: {0: neutral, 1: smile}\n")
+    (dataset / "recipe_report.json").write_text(json.dumps({"box_offsets": [0.0, 0.01, 0.0, 0.0]}))
+    calls: list[tuple[str, object]] = []
+
+    def fake_weights(name: str) -> Path:
+        path = tmp_path / "runs" / name / "weights" / "best.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(name.encode())
+        return path
+
+    def fake_classifier(data: Path, model: str, *, name: str, **kw: object) -> Path:
+        calls.append((name, model))
+        return fake_weights(name)
+
+    def fake_train(data: Path, model: object, *, name: str, **kw: object) -> TrainResult:
+        calls.append((name, model))
+        best = fake_weights(name)
+        return TrainResult(best, best, best.parent.parent, {"detector": 3600.0, "finetune": 1800.0}[name], 2)
+
+    monkeypatch.setattr(train_mod, "train_classifier", fake_classifier)
+    monkeypatch.setattr(train_mod, "train", fake_train)
+    monkeypatch.setattr(train_mod, "tag_box_convention", lambda path, convention: calls.append(("tag", convention)))
+    monkeypatch.setattr(recipes, "build_real_scenes", lambda src, cls, out: calls.append(("real", cls)))
+    monkeypatch.setattr(recipes, "evaluate_shipped_model", lambda *a, **kw: {"test_photos": {}})
+
+    out = tmp_path / "out" / "smile-neutral-yolo11n.pt"
+    summary = recipes.train_shipped_model(tmp_path / "shared", out, dataset=dataset, runs=tmp_path / "runs")
+
+    cls_best = tmp_path / "runs" / "classifier" / "weights" / "best.pt"
+    det_best = tmp_path / "runs" / "detector" / "weights" / "best.pt"
+    assert [c[0] for c in calls] == ["classifier", "real", "detector", "finetune", "tag", "tag"]
+    assert calls[1][1] == cls_best and calls[3][1] == det_best   # each stage starts from the one before
+    assert [c[1] for c in calls[4:]] == ["yunet", "human"]
+    seconds = summary["seconds"]
+    assert seconds["detector"] == 3600.0 and seconds["finetune"] == 1800.0 and seconds["classifier"] >= 0
+    assert seconds["total"] == pytest.approx(seconds["classifier"] + 5400.0, abs=0.2)
+    assert out.read_bytes() == b"finetune" and (out.parent / "smile-neutral-cls.pt").read_bytes() == b"classifier"
+    assert (tmp_path / "datasets" / "mixed.yaml").is_file()

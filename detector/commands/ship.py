@@ -49,5 +49,7 @@ def run(args: argparse.Namespace) -> int:
     summary = train_shipped_model(shared, args.out, dataset=args.dataset, runs=args.runs, epochs=args.epochs,
                                   threads=args.threads)
     print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))
+    print(f"training took {summary['seconds']['total'] / 60:.0f} min in this call "
+          f"(classifier, detector, warm restart; per stage in 'seconds' above)")
     print(f"shipped weights: {summary['weights']}")
     return 0

@@ -774,7 +774,9 @@ DETECTOR_ARGS: dict = {
 # them (frozen there too). 10 epochs take ~45 minutes on an idle 2-core machine.
 # With this stage the recipe trains for ~2 h 45 min, over the issue's 2 hours. Capping the two
 # detector stages to fit (time=1.0 and time=0.5, session 16) ended lower on validation, mAP50 0.794
-# against 0.815 (model card, "Session 16"), so the recipe keeps v8's settings and says so.
+# against 0.815 (model card, "Session 16"); a first stage at 256 px (cheaper epochs: 23 instead of
+# 15 in the hour) before the restart at 320 px reached 0.801 but lost 1.4 points on the validation
+# photos ("Session 17"). So the recipe keeps v8's settings and says so.
 FINETUNE_ARGS: dict = {
     "imgsz": 320, "epochs": 10, "batch": 16, "seed": 0, "threads": 2,
     "overrides": {"optimizer": "AdamW", "lr0": 0.0005, "warmup_epochs": 0.5, "close_mosaic": 2, "cls": 2.0,

@@ -752,7 +752,8 @@ DETECTOR_ARGS: dict = {
     # frozen, it was at 0.61 after 2. cls=2.0 weights the class loss, mosaic=0.5 keeps faces larger.
     # time=1.5 (hours) capped this stage inside the 2-hour budget with the classifier's ~23 minutes
     # (24 epochs: val top-1 0.932 against 0.919 after 8, and better re-classification on all three
-    # test sets) before the warm restart below was added (FINETUNE_ARGS gives the total now).
+    # test sets; ~23 minutes was its first run, at 2 threads on an idle machine it takes ~11, session
+    # 17) before the warm restart below was added (FINETUNE_ARGS gives the total now).
     # v2 of the detector ran with time=1.85 after an 8-epoch classifier (15 epochs, 6,732 s).
     # unfreeze: after 30 % of the run layers 3-8 train too (detector.train.unfreeze_callback); a
     # frozen 96 px backbone left v5 underfit on close-ups (88 % on its own training photos), and
@@ -772,7 +773,7 @@ DETECTOR_ARGS: dict = {
 # from 0.801 to 0.815 and nudged every validation set up (photos 92.6 -> 92.9 % right, composites
 # 70.4 -> 70.6 %, real-scene val 48.0 -> 49.7 %). freeze=3: layers 0-2 stay as the first run left
 # them (frozen there too). 10 epochs take ~45 minutes on an idle 2-core machine.
-# With this stage the recipe trains for ~2 h 45 min, over the 2 hours. Capping the two
+# With this stage the recipe trains for ~2 h 25 min (11 + 91 + 43), over the 2 hours. Capping the two
 # detector stages to fit (time=1.0 and time=0.5, session 16) ended lower on validation, mAP50 0.794
 # against 0.815 (model card, "Session 16"); a first stage at 256 px (cheaper epochs: 23 instead of
 # 15 in the hour) before the restart at 320 px reached 0.801 but lost 1.4 points on the validation

@@ -243,6 +243,7 @@ def test_shipped_test_sets_say_when_fer2013_is_missing(shared: Path, tmp_path: P
     sets, skipped = shipped_test_sets(no_fer, tmp_path / "datasets" / "smile-neutral-scenes")
     assert [label for label, _ in sets] == ["test_photos", "test_composites", "test_real_scenes"]
     assert len(skipped) == 1 and "other people" in skipped[0] and str(no_fer / "data" / "fer2013") in skipped[0]
+    assert (tmp_path / "datasets" / "scene-test" / "data.yaml").is_file()
     assert len(list((tmp_path / "datasets" / "scene-test" / "test" / "images").iterdir())) == 2
 
     with_fer = _shared_with_two_scene_tests(shared, tmp_path / "shared2")

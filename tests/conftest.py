@@ -70,6 +70,18 @@ def untrained_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_untrained_weights(tmp_path_factory.mktemp("weights") / "untrained-yolo11n.pt")
 
 
+@pytest.fixture(scope="session")
+def scene_test(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The by-eye reviewed real-scene test set built once: ``(root, build report)``; read it, never write.
+
+    Building its 145 pictures takes ~30 s, and the recipe test and the golden-metric tests both need it.
+    """
+    from detector.recipes import build_scene_test
+
+    root = tmp_path_factory.mktemp("scene-test") / "scene"
+    return root, build_scene_test(shared / "data" / "faces-in-scenes" / "test", root)
+
+
 class FakeDetector:
     """A model stand-in: ``fn(frame_index, frame) -> Detections`` per frame, ids 1..n when tracking.
 

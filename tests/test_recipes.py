@@ -69,16 +69,16 @@ def test_roboflow_singles_maps_classes_and_groups_copies(shared: Path) -> None:
         assert 0 <= x1 < x2 and 0 <= y1 < y2
 
 
-def test_scene_test_keeps_reviewed_faces_and_paints_the_rest(shared: Path, tmp_path: Path) -> None:
+def test_scene_test_keeps_reviewed_faces_and_paints_the_rest(scene_test: tuple[Path, dict]) -> None:
     from detector.labels import read_label_file
-    from detector.recipes import REVIEW_CSV, build_scene_test, read_review
+    from detector.recipes import REVIEW_CSV, read_review
 
     review = read_review(REVIEW_CSV)
-    report = build_scene_test(shared / "data" / "faces-in-scenes" / "test", tmp_path / "scene")
+    root, report = scene_test
     usable = collections.Counter(v for v in review.values() if v != "unusable")
     assert report["boxes"] == {k: usable[k] for k in ("neutral", "smile") if usable[k]}
     assert report["painted_unusable_faces"] == sum(v == "unusable" for v in review.values())
-    rows = [r for p in (tmp_path / "scene" / "test" / "labels").glob("*.txt") for r in read_label_file(p, 2)]
+    rows = [r for p in (root / "test" / "labels").glob("*.txt") for r in read_label_file(p, 2)]
     assert len(rows) == sum(usable.values())
 
 

@@ -94,13 +94,12 @@ def _assert_matches_golden(report: EvalReport, key: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("with_classifier", [False, True])
-def test_golden_metrics_on_the_real_scene_test(shared: Path, tmp_path: Path, with_classifier: bool) -> None:
+def test_golden_metrics_on_the_real_scene_test(scene_test: tuple[Path, dict], tmp_path: Path,
+                                               with_classifier: bool) -> None:
     from detector.evaluate import evaluate_weights
-    from detector.recipes import build_scene_test
 
     key = "real_scenes+classifier" if with_classifier else "real_scenes"
-    build_scene_test(shared / "data" / "faces-in-scenes" / "test", tmp_path / "scene")
-    report = evaluate_weights(DEFAULT_WEIGHTS, tmp_path / "scene" / "data.yaml", "test", out=tmp_path / "eval",
+    report = evaluate_weights(DEFAULT_WEIGHTS, scene_test[0] / "data.yaml", "test", out=tmp_path / "eval",
                               plots=False, classifier=DEFAULT_CLASSIFIER if with_classifier else None)
     _assert_matches_golden(report, key)
 

@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=RUNS_DIR / "ship")
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="where to copy best.pt")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="detector epochs of stage one (default: the shipped recipe's 16, capped at 1.5 h); "
-                             "stage two, a 10-epoch warm restart (FINETUNE_ARGS), follows")
+                        help="detector epochs of stage one (default: the shipped recipe's 20, re-planned to fill its "
+                             "1.18 h cap); stage two, a warm restart capped at 0.58 h (FINETUNE_ARGS), follows")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for every training (default: the recipe's 2; measure with "
                              "`exprdet bench-train`)")

@@ -28,7 +28,6 @@ import collections
 import csv
 import json
 import random
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -846,11 +845,11 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     # ``threads`` replaces the recipe's thread count in every stage.
     with_threads = {} if threads is None else {"threads": threads}
     cls_args = {**CLASSIFIER_ARGS, **with_threads}
-    start = time.perf_counter()
-    cls_best = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
-                                resume=_has_checkpoint(runs, "classifier"), **cls_args)
+    classifier = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
+                                  resume=_has_checkpoint(runs, "classifier"), **cls_args)
+    cls_best = classifier.best
     # Per stage, because the budget is on the whole recipe, not on its last stage.
-    seconds = {"classifier": time.perf_counter() - start}
+    seconds = {"classifier": classifier.seconds}
     real = dataset.parent / "real-scenes"
     build_real_scenes(shared / "data" / "faces-in-scenes", cls_best, real)
     mixed = write_mixed_yaml(dataset.parent / "mixed.yaml", [dataset / "train" / "images", real / "train" / "images"],

@@ -714,11 +714,7 @@ def train(
         run_dir = project_dir / name
         last = _checkpoint_to_resume(run_dir)
         if last is None:
-            # Re-running a finished pipeline step is safe: report the run instead of retraining.
-            import torch
-
-            return TrainResult(run_dir / "weights" / "best.pt", run_dir / "weights" / "last.pt", run_dir,
-                               0.0, torch.get_num_threads())
+            return _finished_run(run_dir)
         yolo = load_yolo(last)
         args: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), **overrides}
         if data is not None:
@@ -728,12 +724,24 @@ def train(
         args = {"data": data, "epochs": epochs, "batch": batch, "imgsz": imgsz, "seed": seed,
                 "project": str(project_dir), "name": name, **overrides}
 
+    return _timed_fit(yolo, args, threads, callbacks)
+
+
+def _finished_run(run_dir: Path) -> TrainResult:
+    # Re-running a finished pipeline step is safe: report the run instead of retraining.
+    import torch
+
+    return TrainResult(run_dir / "weights" / "best.pt", run_dir / "weights" / "last.pt", run_dir, 0.0,
+                       torch.get_num_threads())
+
+
+def _timed_fit(yolo: Any, args: dict[str, Any], threads: int | None,
+               callbacks: Mapping[str, Callable[[Any], None]] | None) -> TrainResult:
     start = time.perf_counter()
     used_threads = _fit(yolo, args, threads, callbacks)
     seconds = time.perf_counter() - start
     trainer = yolo.trainer
-    run_dir = Path(trainer.save_dir)
-    return TrainResult(Path(trainer.best), Path(trainer.last), run_dir, seconds, used_threads)
+    return TrainResult(Path(trainer.best), Path(trainer.last), Path(trainer.save_dir), seconds, used_threads)
 
 
 def check_classify_folder(data: str | Path) -> Path:
@@ -770,16 +778,18 @@ def train_classifier(
     resume: bool = False,
     overrides: Mapping[str, Any] | None = None,
     callbacks: Mapping[str, Callable[[Any], None]] | None = None,
-) -> Path:
-    """Train a YOLO classifier (expression of a face crop) on an ImageFolder; return best.pt.
+) -> TrainResult:
+    """Train a YOLO classifier (expression of a face crop) on an ImageFolder; return where best.pt is.
 
     Augmentation defaults to :data:`CLASSIFIER_AUGMENT` (``auto_augment=None, erasing=0.0,
     scale=0.1``); ``overrides`` wins over them. With ``resume`` the run
     ``<project>/<name>`` continues from its ``last.pt`` with the settings saved in it; a run
-    that already finished is returned as is. ``callbacks`` as in :func:`train`.
+    that already finished is returned as is (``seconds`` 0). ``callbacks`` as in :func:`train`.
+    Returns a :class:`TrainResult`, as :func:`train` does, so pipelines time both alike.
 
     Example:
-        >>> # best = train_classifier("../shared/data/fer2013", imgsz=48, epochs=20, threads=2)
+        >>> # r = train_classifier("../shared/data/fer2013", imgsz=48, epochs=20, threads=2)
+        >>> # r.best, r.seconds
     """
 
     root = check_classify_folder(data)
@@ -791,15 +801,14 @@ def train_classifier(
         run_dir = project_dir / name
         last = _checkpoint_to_resume(run_dir)
         if last is None:
-            return run_dir / "weights" / "best.pt"
+            return _finished_run(run_dir)
         yolo = load_yolo(last, task="classify")
         args: dict[str, Any] = {"resume": True, "save_dir": str(run_dir), "data": str(root)}
     else:
         yolo = load_yolo(model, task="classify")
         args = {"data": str(root), "epochs": epochs, "batch": batch, "imgsz": imgsz, "seed": seed,
                 "project": str(project_dir), "name": name, **merged}
-    _fit(yolo, args, threads, callbacks)
-    return Path(yolo.trainer.best)
+    return _timed_fit(yolo, args, threads, callbacks)
 
 
 def write_synthetic_dataset(root: str | Path, counts: tuple[int, int, int] = (24, 8, 8),

@@ -132,7 +132,7 @@ def test_real_classifier_refines_detector_output(tmp_path: Path) -> None:
             for i in range(8):
                 cv2.imwrite(str(folder / f"{i}.png"), rng.normal(value, 5, (32, 32, 3)).clip(0, 255).astype(np.uint8))
     best = train_classifier(tmp_path / "crops", epochs=1, batch=8, imgsz=32, threads=1, name="cls",
-                            project=tmp_path / "runs", overrides={"plots": False})
+                            project=tmp_path / "runs", overrides={"plots": False}).best
     clf = CropClassifier(best, NAMES)
     with pytest.raises(ModelError, match="has no class"):
         CropClassifier(best, {0: "angry"})

@@ -417,11 +417,13 @@ def test_interrupted_classifier_resumes(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         train_classifier(root, epochs=2, batch=8, imgsz=32, threads=1, name="cut", project=tmp_path,
                          overrides={"plots": False}, callbacks={"on_fit_epoch_end": stop_after_first_epoch})
-    best = train_classifier(root, threads=1, name="cut", project=tmp_path, resume=True)
+    resumed = train_classifier(root, threads=1, name="cut", project=tmp_path, resume=True)
     rows = (tmp_path / "cut" / "results.csv").read_text().strip().splitlines()
-    assert best.is_file() and len(rows) == 1 + 2  # both epochs in the same run folder
-    # Finished: resuming again returns best.pt without training.
-    assert train_classifier(root, name="cut", project=tmp_path, resume=True) == best
+    assert resumed.best.is_file() and len(rows) == 1 + 2  # both epochs in the same run folder
+    assert resumed.run_dir == tmp_path / "cut" and resumed.seconds > 0 and resumed.threads == 1
+    # Finished: resuming again returns the run without training.
+    again = train_classifier(root, name="cut", project=tmp_path, resume=True)
+    assert again.best == resumed.best and again.seconds == 0.0
     with pytest.raises(ModelError, match="no checkpoint"):
         train_classifier(root, name="absent", project=tmp_path, resume=True)
 
@@ -438,7 +440,7 @@ def test_backbone_and_classifier(tmp_path: Path, make_yolo_dataset) -> None:
                 img = rng.normal(value, 10, (32, 32, 3)).clip(0, 255).astype(np.uint8)
                 cv2.imwrite(str(folder / f"{i}.png"), img)
     best = train_classifier(root, epochs=1, batch=8, imgsz=32, threads=1, name="cls",
-                            project=tmp_path / "runs", overrides={"plots": False})
+                            project=tmp_path / "runs", overrides={"plots": False}).best
     assert best.is_file()
     args = (best.parent.parent / "args.yaml").read_text()
     for key, value in CLASSIFIER_AUGMENT.items():

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detector.commands import fraction, non_negative_int
+
+if TYPE_CHECKING:  # the library (and torch) load only when the command runs
+    from detector.train import TrainResult
 
 HELP = ("train a YOLO detector from a .yaml config or a local .pt, on a YOLO data.yaml, without "
         "downloading anything; extra Ultralytics options as key=value (e.g. mosaic=0.5)")
@@ -62,12 +66,11 @@ def run(args: argparse.Namespace) -> int:
         if args.data is None:
             print("error: --classify needs --data FOLDER", file=sys.stderr)
             return 2
-        best = train_classifier(args.data, args.model or DEFAULT_CLASSIFIER, epochs=args.epochs,
-                                batch=args.batch, imgsz=args.imgsz, threads=args.threads,
-                                seed=args.seed, name=args.name, project=args.project,
-                                resume=args.resume, overrides=overrides)
-        print(f"best: {best}")
-        return 0
+        result = train_classifier(args.data, args.model or DEFAULT_CLASSIFIER, epochs=args.epochs,
+                                  batch=args.batch, imgsz=args.imgsz, threads=args.threads,
+                                  seed=args.seed, name=args.name, project=args.project,
+                                  resume=args.resume, overrides=overrides)
+        return _print_result(result, args.resume)
     callbacks = None
     if args.keep_frozen is not None and args.unfreeze_after is None:
         # Alone it would do nothing: freeze=N already keeps layers frozen for the whole run.
@@ -88,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
                    imgsz=args.imgsz, threads=args.threads, seed=args.seed, name=args.name,
                    project=args.project, resume=args.resume, backbone=args.backbone,
                    overrides=overrides, callbacks=callbacks)
-    if args.resume and result.seconds == 0.0:
+    return _print_result(result, args.resume)
+
+
+def _print_result(result: TrainResult, resumed: bool) -> int:
+    if resumed and result.seconds == 0.0:
         print(f"{result.run_dir}: training already finished; nothing to resume")
     else:
         print(f"trained in {result.seconds:.0f} s with {result.threads} torch thread(s)")

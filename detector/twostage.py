@@ -631,8 +631,11 @@ class TrainConfig:
 
 
 @dataclass
-class TrainResult:
-    """What :func:`train_cnn` did: the best checkpoint and its validation figures."""
+class CnnTrainResult:
+    """What :func:`train_cnn` did: the best checkpoint and its validation figures.
+
+    Not :class:`detector.train.TrainResult`, which describes an Ultralytics run folder.
+    """
 
     weights: Path
     best_epoch: int
@@ -662,7 +665,7 @@ def class_weights(labels: np.ndarray, num_classes: int, power: float) -> torch.T
 def train_cnn(train: CropSet, out: str | Path, config: TrainConfig | None = None,
               val: CropSet | None = None, preprocess: Preprocess | None = None,
               meta: dict[str, Any] | None = None, progress: bool = True,
-              log: Callable[[str], None] | None = print) -> TrainResult:
+              log: Callable[[str], None] | None = print) -> CnnTrainResult:
     """Train :class:`ExpressionCNN` on in-memory crops; the best epoch's checkpoint goes to ``out``.
 
     Validation accuracy picks the epoch (never the test set). The checkpoint is rewritten
@@ -795,7 +798,7 @@ def train_cnn(train: CropSet, out: str | Path, config: TrainConfig | None = None
             stopped_by = "early stop"
             break
     minutes = (time.perf_counter() - start) / 60
-    result = TrainResult(out, best_epoch, best_acc, best_f1, len(history), round(minutes, 2), stopped_by,
+    result = CnnTrainResult(out, best_epoch, best_acc, best_f1, len(history), round(minutes, 2), stopped_by,
                          history, train.counts(), val.counts())
     # Record the whole run's length in the checkpoint (the weights are those of the best epoch).
     best = load_cnn(out)

@@ -799,7 +799,7 @@ def train_cnn(train: CropSet, out: str | Path, config: TrainConfig | None = None
             break
     minutes = (time.perf_counter() - start) / 60
     result = CnnTrainResult(out, best_epoch, best_acc, best_f1, len(history), round(minutes, 2), stopped_by,
-                         history, train.counts(), val.counts())
+                            history, train.counts(), val.counts())
     # Record the whole run's length in the checkpoint (the weights are those of the best epoch).
     best = load_cnn(out)
     save_checkpoint(out, best.model, classes, pre, {**best.meta, "epochs_run": len(history),

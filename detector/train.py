@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import csv
 import difflib
 import io
 import os
@@ -600,6 +601,83 @@ def unfreeze_callback(after: float, keep_frozen: int = 0) -> Callable[[Any], Non
     return unfreeze
 
 
+def seconds_at_epoch(results_csv: str, epoch: int) -> float | None:
+    """The ``time`` column of ``results.csv`` (text) at ``epoch`` (1-based); None if no row has it.
+
+    Ultralytics writes one row per finished epoch with the seconds since the run started. A run
+    interrupted and resumed can repeat an epoch (its row was written, its checkpoint was not), so
+    the last row of that epoch counts.
+
+    Example:
+        >>> seconds_at_epoch("epoch,time,train/box_loss\n1,213.4,2.6\n2,391.9,1.9\n", 2)
+        391.9
+        >>> seconds_at_epoch("epoch,time\n1,213.4\n", 2) is None
+        True
+    """
+    found = None
+    for row in csv.DictReader(io.StringIO(results_csv)):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        try:
+            if int(float(row.get("epoch", ""))) == epoch:
+                found = float(row["time"])
+        except (KeyError, ValueError):
+            continue
+    return found
+
+
+def time_budget_callback() -> Callable[[Any], None]:
+    """An ``on_train_epoch_start`` callback that keeps a resumed run's ``time`` cap for the whole run.
+
+    Ultralytics restarts the clock of ``time=`` (hours) when a run resumes, so an interrupted
+    capped run trains up to its full budget again; given the remaining time instead, it re-plans
+    ``epochs`` as a count of the epochs still to come but compares it with the absolute epoch
+    index, and stops after one epoch. At the first epoch of a resumed capped run this callback
+    moves the trainer's start time back by the seconds the run had already trained (the
+    ``time`` column of ``results.csv`` at the checkpoint's epoch) and counts epochs from the
+    first one, so Ultralytics' own re-planning (mean epoch time over the whole run, ``epochs``
+    and the learning-rate schedule as absolute numbers) and its stop check see the whole run.
+    The interrupted, unsaved part of an epoch is not counted. :func:`train` and
+    :func:`train_classifier` add it to every resume.
+
+    Returns:
+        The callback (a no-op for runs without ``time`` or that start from epoch 0).
+
+    Example:
+        >>> cb = time_budget_callback()
+        >>> callable(cb)
+        True
+    """
+    done = False
+
+    def keep_budget(trainer: Any) -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        if not getattr(trainer.args, "time", None) or trainer.start_epoch <= 0:
+            return
+        from ultralytics.utils import LOGGER
+
+        csv_path = Path(trainer.csv)
+        try:
+            text = csv_path.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        seconds = seconds_at_epoch(text, trainer.start_epoch)
+        if seconds is None:
+            LOGGER.warning(f"time budget: {csv_path} has no time for epoch {trainer.start_epoch}, so the "
+                           f"{trainer.args.time} h cap starts again from this resume")
+            return
+        trainer.train_time_start -= seconds
+        # The loop has already taken its first epoch from start_epoch; from here on Ultralytics
+        # uses it only as the origin of its mean epoch time, which must cover the whole run.
+        trainer.start_epoch = 0
+        LOGGER.info(f"time budget: {seconds / 3600:.3f} of {trainer.args.time} h already trained "
+                    f"before this resume")
+
+    return keep_budget
+
+
 def _checkpoint_to_resume(run_dir: Path) -> Path | None:
     """``last.pt`` to continue; None when that run already finished."""
     last = run_dir / "weights" / "last.pt"
@@ -618,6 +696,8 @@ def _fit(yolo: Any, args: Mapping[str, Any], threads: int | None,
     used_threads = _apply_threads(yolo, threads)
     for event, func in (callbacks or {}).items():
         yolo.add_callback(event, func)
+    if args.get("resume"):
+        yolo.add_callback("on_train_epoch_start", time_budget_callback())
     try:
         with offline_ultralytics():
             yolo.train(**args)
@@ -676,6 +756,7 @@ def train(
         resume: Continue ``<project>/<name>/weights/last.pt`` after an interruption, with the
             settings saved in it (``overrides`` may change what Ultralytics allows on resume:
             batch, imgsz, workers, patience, ...). A run that already finished is returned as is.
+            A ``time`` cap stays one budget for the whole run (:func:`time_budget_callback`).
         backbone: A local classification ``.pt`` whose matching layers (same name and shape) are
             loaded into the detector built from ``model`` before training.
         overrides: Other Ultralytics training options, e.g. ``{"mosaic": 0.5, "erasing": 0}``.

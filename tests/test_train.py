@@ -26,7 +26,9 @@ from detector.train import (
     offline_ultralytics,
     parse_overrides,
     read_box_convention,
+    seconds_at_epoch,
     tag_box_convention,
+    time_budget_callback,
     train,
     train_classifier,
     unfreeze_callback,
@@ -376,6 +378,86 @@ def test_warm_restart_stage_starts_from_the_first_stage(tmp_path: Path, make_yol
     args = ckpt["train_args"]
     assert Path(args["model"]).resolve() == Path(first.best).resolve()
     assert (args["optimizer"], args["lr0"], args["freeze"]) == ("AdamW", 0.0005, 3)
+
+
+CSV = "epoch,time,train/box_loss\n1,200.5,2.6\n2,400,1.9\n2,410.25,1.8\n"
+
+
+@pytest.mark.parametrize(("text", "epoch", "expected"), [
+    (CSV, 1, 200.5),
+    (CSV, 2, 410.25),  # an epoch redone after an interruption: its last row counts
+    (CSV, 3, None),
+    ("", 1, None),
+    ("epoch,train/box_loss\n1,2.6\n", 1, None),  # no time column (older Ultralytics)
+    ("  epoch,  time\n  1,  7\n", 1, 7.0),  # padded columns
+    ("epoch,time\nx,1\n1,oops\n1,3\n", 1, 3.0),  # unreadable rows are skipped
+])
+def test_seconds_at_epoch(text: str, epoch: int, expected: float | None) -> None:
+    assert seconds_at_epoch(text, epoch) == expected
+
+
+def _fake_trainer(tmp_path: Path, *, hours: float | None, start_epoch: int, csv_text: str | None) -> Any:
+    from types import SimpleNamespace
+
+    csv_path = tmp_path / "results.csv"
+    if csv_text is not None:
+        csv_path.write_text(csv_text)
+    return SimpleNamespace(args=SimpleNamespace(time=hours), start_epoch=start_epoch, csv=csv_path,
+                           train_time_start=10_000.0)
+
+
+def test_time_budget_callback_counts_the_seconds_before_a_resume(tmp_path: Path) -> None:
+    trainer = _fake_trainer(tmp_path, hours=1.0, start_epoch=2, csv_text=CSV)
+    cb = time_budget_callback()
+    cb(trainer)
+    assert trainer.train_time_start == 10_000.0 - 410.25
+    assert trainer.start_epoch == 0  # Ultralytics' mean epoch time now spans the whole run
+    trainer.train_time_start, trainer.start_epoch = 5.0, 3
+    cb(trainer)  # only the first epoch of the resumed run
+    assert (trainer.train_time_start, trainer.start_epoch) == (5.0, 3)
+
+
+@pytest.mark.parametrize(("hours", "start_epoch", "csv_text"), [
+    (None, 2, CSV),  # no time cap
+    (1.0, 0, CSV),  # not a resume
+    (1.0, 3, CSV),  # no row for the checkpoint's epoch
+    (1.0, 2, None),  # no results.csv
+])
+def test_time_budget_callback_leaves_other_runs_alone(tmp_path: Path, hours: float | None, start_epoch: int,
+                                                      csv_text: str | None) -> None:
+    trainer = _fake_trainer(tmp_path, hours=hours, start_epoch=start_epoch, csv_text=csv_text)
+    time_budget_callback()(trainer)
+    assert (trainer.train_time_start, trainer.start_epoch) == (10_000.0, start_epoch)
+
+
+@pytest.mark.slow
+def test_resumed_time_capped_run_keeps_its_clock(tmp_path: Path, make_yolo_dataset) -> None:
+    # A run capped by time=, interrupted after its second epoch, then resumed for one epoch.
+    data = make_yolo_dataset(counts=(8, 4, 0), size=64)
+
+    def stop_after_second_epoch(trainer: Any) -> None:
+        if trainer.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(data, epochs=3, batch=8, imgsz=64, threads=1, name="cut", project=tmp_path,
+              overrides={"plots": False, "val": False, "time": 1.0},
+              callbacks={"on_fit_epoch_end": stop_after_second_epoch})
+    planned: list[int] = []
+
+    def stop_after_one_more(trainer: Any) -> None:
+        planned.append(trainer.epochs)
+        trainer.stop = True
+
+    train(data, resume=True, threads=1, name="cut", project=tmp_path,
+          callbacks={"on_fit_epoch_end": stop_after_one_more})
+    text = (tmp_path / "cut" / "results.csv").read_text()
+    before, after = seconds_at_epoch(text, 2), seconds_at_epoch(text, 3)
+    assert before is not None and after is not None
+    # Ultralytics alone restarts the clock at the resume: epoch 3's time would be one epoch's.
+    assert after > before
+    # Epochs are planned as an absolute count for the whole hour, not as the epochs left.
+    assert planned and planned[-1] > 3
 
 
 @pytest.mark.slow

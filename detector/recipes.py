@@ -829,7 +829,8 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     6. ``best.pt`` copied to ``out_weights`` and the classifier beside it as ``smile-neutral-cls.pt``.
 
     Re-running with the same ``runs`` continues where a previous run stopped: a finished classifier
-    or detector is reused, an interrupted one resumes from its ``last.pt``. ``threads`` (torch
+    or detector is reused, an interrupted one resumes from its ``last.pt`` with what is left of
+    its time cap (:func:`detector.train.time_budget_callback`). ``threads`` (torch
     threads for every training) defaults to the recipe's 2. The summary's ``seconds`` gives each
     stage's training wall time and their ``total`` (what this call ran: a stage finished by an
     earlier call counts 0, a resumed one only its rest).

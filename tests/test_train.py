@@ -380,6 +380,15 @@ def test_warm_restart_stage_starts_from_the_first_stage(tmp_path: Path, make_yol
     assert (args["optimizer"], args["lr0"], args["freeze"]) == ("AdamW", 0.0005, 3)
 
 
+def _killed_after_epoch(n: int) -> Any:
+    # An on_fit_epoch_end callback: the job dies once epoch n (1-based) is saved, as a killed job.
+    def kill(trainer: Any) -> None:
+        if trainer.epoch == n - 1:
+            raise KeyboardInterrupt
+
+    return kill
+
+
 CSV = "epoch,time,train/box_loss\n1,200.5,2.6\n2,400,1.9\n2,410.25,1.8\n"
 
 
@@ -435,14 +444,10 @@ def test_resumed_time_capped_run_keeps_its_clock(tmp_path: Path, make_yolo_datas
     # A run capped by time=, interrupted after its second epoch, then resumed for one epoch.
     data = make_yolo_dataset(counts=(8, 4, 0), size=64)
 
-    def stop_after_second_epoch(trainer: Any) -> None:
-        if trainer.epoch == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
         train(data, epochs=3, batch=8, imgsz=64, threads=1, name="cut", project=tmp_path,
               overrides={"plots": False, "val": False, "time": 1.0},
-              callbacks={"on_fit_epoch_end": stop_after_second_epoch})
+              callbacks={"on_fit_epoch_end": _killed_after_epoch(2)})
     planned: list[int] = []
 
     def stop_after_one_more(trainer: Any) -> None:
@@ -464,14 +469,10 @@ def test_resumed_time_capped_run_keeps_its_clock(tmp_path: Path, make_yolo_datas
 def test_interrupted_training_resumes(tmp_path: Path, make_yolo_dataset) -> None:
     data = make_yolo_dataset(counts=(8, 4, 0), size=64)
 
-    def stop_after_first_epoch(trainer: Any) -> None:
-        if trainer.epoch == 0:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
         train(data, epochs=2, batch=8, imgsz=64, threads=1, name="cut", project=tmp_path,
               overrides={"plots": False, "val": False},
-              callbacks={"on_fit_epoch_end": stop_after_first_epoch})
+              callbacks={"on_fit_epoch_end": _killed_after_epoch(1)})
     last = tmp_path / "cut" / "weights" / "last.pt"
     assert last.is_file()
     result = train(data, resume=True, threads=1, name="cut", project=tmp_path)
@@ -492,13 +493,9 @@ def test_interrupted_classifier_resumes(tmp_path: Path) -> None:
                 img = rng.normal(value, 10, (32, 32, 3)).clip(0, 255).astype(np.uint8)
                 cv2.imwrite(str(root / split / cls / f"{i}.png"), img)
 
-    def stop_after_first_epoch(trainer: Any) -> None:
-        if trainer.epoch == 0:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
         train_classifier(root, epochs=2, batch=8, imgsz=32, threads=1, name="cut", project=tmp_path,
-                         overrides={"plots": False}, callbacks={"on_fit_epoch_end": stop_after_first_epoch})
+                         overrides={"plots": False}, callbacks={"on_fit_epoch_end": _killed_after_epoch(1)})
     resumed = train_classifier(root, threads=1, name="cut", project=tmp_path, resume=True)
     rows = (tmp_path / "cut" / "results.csv").read_text().strip().splitlines()
     assert resumed.best.is_file() and len(rows) == 1 + 2  # both epochs in the same run folder

@@ -830,7 +830,7 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
 
     Re-running with the same ``runs`` continues where a previous run stopped: a finished classifier
     or detector is reused, an interrupted one resumes from its ``last.pt`` with what is left of
-    its time cap (:func:`detector.train.time_budget_callback`). ``threads`` (torch
+    its time cap (:func:`detector.train.keep_time_budget`). ``threads`` (torch
     threads for every training) defaults to the recipe's 2. The summary's ``seconds`` gives each
     stage's training wall time and their ``total`` (what this call ran: a stage finished by an
     earlier call counts 0, a resumed one only its rest).

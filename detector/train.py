@@ -625,7 +625,7 @@ def seconds_at_epoch(results_csv: str, epoch: int) -> float | None:
     return found
 
 
-def time_budget_callback() -> Callable[[Any], None]:
+def keep_time_budget(trainer: Any) -> None:
     """An ``on_train_epoch_start`` callback that keeps a resumed run's ``time`` cap for the whole run.
 
     Ultralytics restarts the clock of ``time=`` (hours) when a run resumes, so an interrupted
@@ -636,46 +636,35 @@ def time_budget_callback() -> Callable[[Any], None]:
     ``time`` column of ``results.csv`` at the checkpoint's epoch) and counts epochs from the
     first one, so Ultralytics' own re-planning (mean epoch time over the whole run, ``epochs``
     and the learning-rate schedule as absolute numbers) and its stop check see the whole run.
-    The interrupted, unsaved part of an epoch is not counted. :func:`train` and
+    The interrupted, unsaved part of an epoch is not counted. It does nothing at any other epoch,
+    for runs without ``time`` and for runs that start from epoch 0. :func:`train` and
     :func:`train_classifier` add it to every resume.
 
-    Returns:
-        The callback (a no-op for runs without ``time`` or that start from epoch 0).
-
     Example:
-        >>> cb = time_budget_callback()
-        >>> callable(cb)
-        True
+        >>> # yolo.add_callback("on_train_epoch_start", keep_time_budget)
     """
-    done = False
+    # Only the resumed run's first epoch has epoch == start_epoch > 0; once acted on, start_epoch
+    # is 0, so later epochs (and a redone first one) leave the clock alone.
+    if not getattr(trainer.args, "time", None) or trainer.start_epoch <= 0 or trainer.epoch != trainer.start_epoch:
+        return
+    from ultralytics.utils import LOGGER
 
-    def keep_budget(trainer: Any) -> None:
-        nonlocal done
-        if done:
-            return
-        done = True
-        if not getattr(trainer.args, "time", None) or trainer.start_epoch <= 0:
-            return
-        from ultralytics.utils import LOGGER
-
-        csv_path = Path(trainer.csv)
-        try:
-            text = csv_path.read_text(encoding="utf-8")
-        except OSError:
-            text = ""
-        seconds = seconds_at_epoch(text, trainer.start_epoch)
-        if seconds is None:
-            LOGGER.warning(f"time budget: {csv_path} has no time for epoch {trainer.start_epoch}, so the "
-                           f"{trainer.args.time} h cap starts again from this resume")
-            return
-        trainer.train_time_start -= seconds
-        # The loop has already taken its first epoch from start_epoch; from here on Ultralytics
-        # uses it only as the origin of its mean epoch time, which must cover the whole run.
-        trainer.start_epoch = 0
-        LOGGER.info(f"time budget: {seconds / 3600:.3f} of {trainer.args.time} h already trained "
-                    f"before this resume")
-
-    return keep_budget
+    csv_path = Path(trainer.csv)
+    try:
+        text = csv_path.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    seconds = seconds_at_epoch(text, trainer.start_epoch)
+    if seconds is None:
+        LOGGER.warning(f"time budget: {csv_path} has no time for epoch {trainer.start_epoch}, so the "
+                       f"{trainer.args.time} h cap starts again from this resume")
+        return
+    trainer.train_time_start -= seconds
+    # The loop has already taken its first epoch from start_epoch; from here on Ultralytics
+    # uses it only as the origin of its mean epoch time, which must cover the whole run.
+    trainer.start_epoch = 0
+    LOGGER.info(f"time budget: {seconds / 3600:.3f} of {trainer.args.time} h already trained "
+                f"before this resume")
 
 
 def _checkpoint_to_resume(run_dir: Path) -> Path | None:
@@ -697,7 +686,7 @@ def _fit(yolo: Any, args: Mapping[str, Any], threads: int | None,
     for event, func in (callbacks or {}).items():
         yolo.add_callback(event, func)
     if args.get("resume"):
-        yolo.add_callback("on_train_epoch_start", time_budget_callback())
+        yolo.add_callback("on_train_epoch_start", keep_time_budget)
     try:
         with offline_ultralytics():
             yolo.train(**args)
@@ -756,7 +745,7 @@ def train(
         resume: Continue ``<project>/<name>/weights/last.pt`` after an interruption, with the
             settings saved in it (``overrides`` may change what Ultralytics allows on resume:
             batch, imgsz, workers, patience, ...). A run that already finished is returned as is.
-            A ``time`` cap stays one budget for the whole run (:func:`time_budget_callback`).
+            A ``time`` cap stays one budget for the whole run (:func:`keep_time_budget`).
         backbone: A local classification ``.pt`` whose matching layers (same name and shape) are
             loaded into the detector built from ``model`` before training.
         overrides: Other Ultralytics training options, e.g. ``{"mosaic": 0.5, "erasing": 0}``.

@@ -20,6 +20,7 @@ from detector.train import (
     check_classify_folder,
     check_model_source,
     count_matching_layers,
+    keep_time_budget,
     label_path_for,
     load_data_yaml,
     load_yolo,
@@ -28,7 +29,6 @@ from detector.train import (
     read_box_convention,
     seconds_at_epoch,
     tag_box_convention,
-    time_budget_callback,
     train,
     train_classifier,
     unfreeze_callback,
@@ -405,37 +405,39 @@ def test_seconds_at_epoch(text: str, epoch: int, expected: float | None) -> None
     assert seconds_at_epoch(text, epoch) == expected
 
 
-def _fake_trainer(tmp_path: Path, *, hours: float | None, start_epoch: int, csv_text: str | None) -> Any:
+def _fake_trainer(tmp_path: Path, *, hours: float | None, start_epoch: int, csv_text: str | None,
+                  epoch: int | None = None) -> Any:
     from types import SimpleNamespace
 
     csv_path = tmp_path / "results.csv"
     if csv_text is not None:
         csv_path.write_text(csv_text)
     return SimpleNamespace(args=SimpleNamespace(time=hours), start_epoch=start_epoch, csv=csv_path,
-                           train_time_start=10_000.0)
+                           train_time_start=10_000.0, epoch=start_epoch if epoch is None else epoch)
 
 
-def test_time_budget_callback_counts_the_seconds_before_a_resume(tmp_path: Path) -> None:
+def test_keep_time_budget_counts_the_seconds_before_a_resume(tmp_path: Path) -> None:
     trainer = _fake_trainer(tmp_path, hours=1.0, start_epoch=2, csv_text=CSV)
-    cb = time_budget_callback()
-    cb(trainer)
+    keep_time_budget(trainer)
     assert trainer.train_time_start == 10_000.0 - 410.25
     assert trainer.start_epoch == 0  # Ultralytics' mean epoch time now spans the whole run
-    trainer.train_time_start, trainer.start_epoch = 5.0, 3
-    cb(trainer)  # only the first epoch of the resumed run
-    assert (trainer.train_time_start, trainer.start_epoch) == (5.0, 3)
+    for epoch in (2, 3):  # the same first epoch redone, then the next one
+        trainer.epoch = epoch
+        keep_time_budget(trainer)  # only the first epoch of the resumed run
+        assert (trainer.train_time_start, trainer.start_epoch) == (10_000.0 - 410.25, 0)
 
 
-@pytest.mark.parametrize(("hours", "start_epoch", "csv_text"), [
-    (None, 2, CSV),  # no time cap
-    (1.0, 0, CSV),  # not a resume
-    (1.0, 3, CSV),  # no row for the checkpoint's epoch
-    (1.0, 2, None),  # no results.csv
+@pytest.mark.parametrize(("hours", "start_epoch", "csv_text", "epoch"), [
+    (None, 2, CSV, None),  # no time cap
+    (1.0, 0, CSV, None),  # not a resume
+    (1.0, 3, CSV, None),  # no row for the checkpoint's epoch
+    (1.0, 2, None, None),  # no results.csv
+    (1.0, 2, CSV, 3),  # a later epoch of the resumed run
 ])
-def test_time_budget_callback_leaves_other_runs_alone(tmp_path: Path, hours: float | None, start_epoch: int,
-                                                      csv_text: str | None) -> None:
-    trainer = _fake_trainer(tmp_path, hours=hours, start_epoch=start_epoch, csv_text=csv_text)
-    time_budget_callback()(trainer)
+def test_keep_time_budget_leaves_other_epochs_alone(tmp_path: Path, hours: float | None, start_epoch: int,
+                                                    csv_text: str | None, epoch: int | None) -> None:
+    trainer = _fake_trainer(tmp_path, hours=hours, start_epoch=start_epoch, csv_text=csv_text, epoch=epoch)
+    keep_time_budget(trainer)
     assert (trainer.train_time_start, trainer.start_epoch) == (10_000.0, start_epoch)
 
 

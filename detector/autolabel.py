@@ -36,7 +36,7 @@ import yaml
 from tqdm import tqdm
 
 from detector.errors import DatasetError
-from detector.faces import FACE_POLICIES, FaceFinder, choose_face, make_face_finder
+from detector.faces import FACE_POLICIES, FaceFinder, choose_face, make_face_finder, upscale_small
 from detector.fileio import IMAGE_SUFFIXES, atomic_dir, atomic_write_json, list_images
 from detector.labels import LabelRowError, format_yolo_line, parse_yolo_line, to_human_box, xyxy_to_xywhn
 
@@ -253,15 +253,11 @@ def _detect_one(path: str) -> tuple[tuple[int, int] | None, np.ndarray]:
     if image is None:
         return None, np.zeros((0, 4), np.float32)
     h, w = image.shape[:2]
-    # Tiny crops (the shared photos include some 21x27 px ones) defeat YuNet: upscaled to
-    # MIN_DETECT_SIDE it finds 14 of the 16 faces it missed. Boxes are scaled back below.
-    scale = max(1.0, MIN_DETECT_SIDE / min(h, w))
-    if scale > 1:
-        image = cv2.resize(image, (round(w * scale), round(h * scale)),
-                           interpolation=cv2.INTER_LINEAR)
-    # YuNet returns NaN rows on some tiny inputs; faces.py drops them, the warning is noise.
-    with np.errstate(invalid="ignore"):
-        xyxy, _ = _FINDER.find(image)
+    # Tiny crops (the shared photos include some 21x27 px ones) defeat the face finders: upscaled
+    # to MIN_DETECT_SIDE YuNet found 14 of the 16 faces it missed (and YuNet enlarges further
+    # itself, see detector.faces.YUNET_MIN_SIDE). Boxes are scaled back below.
+    image, scale = upscale_small(image, MIN_DETECT_SIDE)
+    xyxy, _ = _FINDER.find(image)
     if scale > 1:
         xyxy = (xyxy / scale).astype(np.float32)
         xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)

@@ -72,16 +72,18 @@ class HaarFaceFinder:
 YUNET_MIN_SIDE = 128
 
 
-def upscale_for_yunet(image: np.ndarray, min_side: int) -> tuple[np.ndarray, float]:
+def upscale_small(image: np.ndarray, min_side: int) -> tuple[np.ndarray, float]:
     """Enlarge ``image`` so its shorter side is at least ``min_side``; return it and the factor.
 
-    Boxes found on the result are divided by the factor to return to ``image``'s pixels.
+    Boxes found on the result are divided by the factor to return to ``image``'s pixels. Face
+    finders miss or mis-box faces in tiny pictures (some shared photos are 18x30 px); YuNet uses
+    it inside :meth:`YuNetFaceFinder.find`, autolabelling for every finder.
 
     Example:
-        >>> big, scale = upscale_for_yunet(np.zeros((40, 30, 3), np.uint8), 120)
+        >>> big, scale = upscale_small(np.zeros((40, 30, 3), np.uint8), 120)
         >>> big.shape, scale
         ((160, 120, 3), 4.0)
-        >>> upscale_for_yunet(np.zeros((200, 300, 3), np.uint8), 120)[1]
+        >>> upscale_small(np.zeros((200, 300, 3), np.uint8), 120)[1]
         1.0
     """
     h, w = image.shape[:2]
@@ -97,7 +99,7 @@ class YuNetFaceFinder:
     """OpenCV's YuNet detector from a local ONNX file (e.g. ``face_detection_yunet.onnx``).
 
     Images whose shorter side is under ``min_side`` pixels are enlarged to it before detection
-    and the boxes scaled back (:func:`upscale_for_yunet`): on such tiny inputs OpenCV's YuNet
+    and the boxes scaled back (:func:`upscale_small`): on such tiny inputs OpenCV's YuNet
     gives results that depend on the images it saw before (NaN boxes, faces found or not), so
     the same photo could be boxed in one dataset build and not in another. ``min_side=0`` turns
     this off.
@@ -128,7 +130,7 @@ class YuNetFaceFinder:
         if image_bgr.ndim == 2:
             image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
         h, w = image_bgr.shape[:2]
-        image_bgr, scale = upscale_for_yunet(image_bgr, self.min_side)
+        image_bgr, scale = upscale_small(image_bgr, self.min_side)
         size = (image_bgr.shape[1], image_bgr.shape[0])
         if size != self._size:
             self._net.setInputSize(size)

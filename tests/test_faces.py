@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.faces import YuNetFaceFinder, upscale_for_yunet
+from detector.faces import YuNetFaceFinder, upscale_small
 
 
 @pytest.mark.parametrize(("hw", "min_side", "out_hw", "scale"), [
@@ -18,9 +18,9 @@ from detector.faces import YuNetFaceFinder, upscale_for_yunet
     ((200, 300), 120, (200, 300), 1.0),     # already large enough: the same array back
     ((50, 50), 0, (50, 50), 1.0),           # 0 turns it off
 ])
-def test_upscale_for_yunet(hw: tuple[int, int], min_side: int, out_hw: tuple[int, int], scale: float) -> None:
+def test_upscale_small(hw: tuple[int, int], min_side: int, out_hw: tuple[int, int], scale: float) -> None:
     image = np.zeros((*hw, 3), np.uint8)
-    out, factor = upscale_for_yunet(image, min_side)
+    out, factor = upscale_small(image, min_side)
     assert out.shape[:2] == out_hw
     assert factor == pytest.approx(scale)
     if factor == 1.0:

@@ -36,14 +36,13 @@ import yaml
 from tqdm import tqdm
 
 from detector.errors import DatasetError
-from detector.faces import FACE_POLICIES, FaceFinder, choose_face, make_face_finder, upscale_small
+from detector.faces import FACE_POLICIES, FaceFinder, choose_face, make_face_finder
 from detector.fileio import IMAGE_SUFFIXES, atomic_dir, atomic_write_json, list_images
 from detector.labels import LabelRowError, format_yolo_line, parse_yolo_line, to_human_box, xyxy_to_xywhn
 
 POOL_MANIFEST_COLUMNS = ("image", "group", "source_split", "class_names")
 # Below this many images, starting worker processes costs more than it saves.
 MIN_IMAGES_FOR_WORKERS = 200
-MIN_DETECT_SIDE = 96  # smaller images are upscaled for face detection only
 
 
 @dataclass(frozen=True)
@@ -253,16 +252,10 @@ def _detect_one(path: str) -> tuple[tuple[int, int] | None, np.ndarray]:
     if image is None:
         return None, np.zeros((0, 4), np.float32)
     h, w = image.shape[:2]
-    # Tiny crops (the shared photos include some 21x27 px ones) defeat the face finders: upscaled
-    # to MIN_DETECT_SIDE YuNet found 14 of the 16 faces it missed (and YuNet enlarges further
-    # itself, see detector.faces.YUNET_MIN_SIDE). Boxes are scaled back below.
-    image, scale = upscale_small(image, MIN_DETECT_SIDE)
+    # Tiny crops (the shared photos include some 21x27 px ones) are enlarged by the finders
+    # themselves (detector.faces.upscale_small); boxes come back in this image's pixels.
     xyxy, _ = _FINDER.find(image)
-    if scale > 1:
-        xyxy = (xyxy / scale).astype(np.float32)
-        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
-        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
-    return (w, h), xyxy
+    return (w, h), xyxy.astype(np.float32)
 
 
 def worker_context() -> multiprocessing.context.BaseContext:

@@ -27,57 +27,20 @@ class FaceFinder(Protocol):
         ...
 
 
-class HaarFaceFinder:
-    """OpenCV's frontal-face Haar cascade, shipped inside the opencv-python 4.x wheel.
-
-    Example:
-        >>> finder = HaarFaceFinder()
-        >>> finder.find(np.zeros((64, 64, 3), np.uint8))[0].shape
-        (0, 4)
-    """
-
-    name = "haar"
-
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5,
-                 min_size_frac: float = 0.08) -> None:
-        data = getattr(cv2, "data", None)
-        if data is None or not hasattr(cv2, "CascadeClassifier"):
-            raise ModelError(None, "this OpenCV has no Haar cascades (OpenCV 5 dropped them); "
-                                   "install opencv-python<5 or pass --face-model yunet.onnx")
-        path = Path(data.haarcascades) / "haarcascade_frontalface_default.xml"
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise ModelError(path, "could not load the Haar cascade")
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.min_size_frac = min_size_frac
-
-    def find(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-        side = max(8, int(min(gray.shape[:2]) * self.min_size_frac))
-        found, _, weights = self._cascade.detectMultiScale3(
-            gray, self.scale_factor, self.min_neighbors, minSize=(side, side), outputRejectLevels=True)
-        if len(found) == 0:
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        xywh = np.asarray(found, np.float32).reshape(-1, 4)
-        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        # detectMultiScale3 weights are unbounded margins; squash to (0, 1) for a comparable score.
-        scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float32).reshape(-1)))
-        return _largest_first(xyxy, scores)
-
-
 # Measured on the 390 small photos of smile-neutral-faces (shorter side 18-239 px) processed in
 # three shuffled orders: unscaled, 23 came out differently between orders (boxed or not, shifted);
 # enlarged to a shorter side of 64 or more, none did, and 387-388 were boxed instead of 374-378.
 YUNET_MIN_SIDE = 128
+# Haar: 96 px is what autolabelling enlarged tiny pictures to before the finders did it themselves.
+HAAR_MIN_SIDE = 96
 
 
 def upscale_small(image: np.ndarray, min_side: int) -> tuple[np.ndarray, float]:
     """Enlarge ``image`` so its shorter side is at least ``min_side``; return it and the factor.
 
     Boxes found on the result are divided by the factor to return to ``image``'s pixels. Face
-    finders miss or mis-box faces in tiny pictures (some shared photos are 18x30 px); YuNet uses
-    it inside :meth:`YuNetFaceFinder.find`, autolabelling for every finder.
+    finders miss or mis-box faces in tiny pictures (some shared photos are 18x30 px), so both
+    finders call it inside ``find``.
 
     Example:
         >>> big, scale = upscale_small(np.zeros((40, 30, 3), np.uint8), 120)
@@ -93,6 +56,53 @@ def upscale_small(image: np.ndarray, min_side: int) -> tuple[np.ndarray, float]:
     scale = min_side / short
     size = (max(min_side, round(w * scale)), max(min_side, round(h * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR), scale
+
+
+class HaarFaceFinder:
+    """OpenCV's frontal-face Haar cascade, shipped inside the opencv-python 4.x wheel.
+
+    Images whose shorter side is under ``min_side`` pixels are enlarged to it before detection
+    and the boxes scaled back (:func:`upscale_small`).
+
+    Example:
+        >>> finder = HaarFaceFinder()
+        >>> finder.find(np.zeros((64, 64, 3), np.uint8))[0].shape
+        (0, 4)
+    """
+
+    name = "haar"
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5,
+                 min_size_frac: float = 0.08, min_side: int = HAAR_MIN_SIDE) -> None:
+        data = getattr(cv2, "data", None)
+        if data is None or not hasattr(cv2, "CascadeClassifier"):
+            raise ModelError(None, "this OpenCV has no Haar cascades (OpenCV 5 dropped them); "
+                                   "install opencv-python<5 or pass --face-model yunet.onnx")
+        path = Path(data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise ModelError(path, "could not load the Haar cascade")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size_frac = min_size_frac
+        self.min_side = int(min_side)
+
+    def find(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image_bgr.shape[:2]
+        image_bgr, scale = upscale_small(image_bgr, self.min_side)
+        gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        side = max(8, int(min(gray.shape[:2]) * self.min_size_frac))
+        found, _, weights = self._cascade.detectMultiScale3(
+            gray, self.scale_factor, self.min_neighbors, minSize=(side, side), outputRejectLevels=True)
+        if len(found) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        xywh = np.asarray(found, np.float32).reshape(-1, 4)
+        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1) / scale
+        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
+        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+        # detectMultiScale3 weights are unbounded margins; squash to (0, 1) for a comparable score.
+        scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float32).reshape(-1)))
+        return _largest_first(xyxy, scores)
 
 
 class YuNetFaceFinder:

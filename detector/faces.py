@@ -58,6 +58,13 @@ def upscale_small(image: np.ndarray, min_side: int) -> tuple[np.ndarray, float]:
     return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR), scale
 
 
+def _back_to_image(xyxy: np.ndarray, scale: float, resolution_wh: tuple[int, int]) -> np.ndarray:
+    xyxy = xyxy / scale
+    xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, resolution_wh[0])
+    xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, resolution_wh[1])
+    return xyxy
+
+
 class HaarFaceFinder:
     """OpenCV's frontal-face Haar cascade, shipped inside the opencv-python 4.x wheel.
 
@@ -97,9 +104,7 @@ class HaarFaceFinder:
         if len(found) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         xywh = np.asarray(found, np.float32).reshape(-1, 4)
-        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1) / scale
-        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
-        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+        xyxy = _back_to_image(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1), scale, (w, h))
         # detectMultiScale3 weights are unbounded margins; squash to (0, 1) for a comparable score.
         scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float32).reshape(-1)))
         return _largest_first(xyxy, scores)
@@ -150,9 +155,7 @@ class YuNetFaceFinder:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         faces = np.asarray(faces, np.float32)
         faces = faces[np.isfinite(faces[:, :4]).all(axis=1)]
-        xyxy = np.concatenate([faces[:, :2], faces[:, :2] + faces[:, 2:4]], axis=1) / scale
-        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
-        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+        xyxy = _back_to_image(np.concatenate([faces[:, :2], faces[:, :2] + faces[:, 2:4]], axis=1), scale, (w, h))
         keep = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
         return _largest_first(xyxy[keep], faces[keep, -1])
 

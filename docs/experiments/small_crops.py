@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 
 from detector.faces import YuNetFaceFinder
-from detector.labels import to_human_box, xyxy_to_xywhn
-from detector.recipes import NAMES, smile_neutral_split
+from detector.labels import format_yolo_line, to_human_box, xyxy_to_xywhn
+from detector.recipes import NAMES, smile_neutral_split, write_mixed_yaml
 
 SHARED = Path("../shared")
 DATASET = Path("datasets/smile-neutral-scenes")
@@ -50,20 +50,15 @@ def small_crops(out: Path = Path("datasets/small-crops"), copies: int = 2) -> in
                 continue
             wh = (img.shape[1], img.shape[0])
             xywhn = xyxy_to_xywhn(to_human_box(xyxy[:1], wh, offsets), wh)[0]
-            line = f"{NAMES.index(row['expression'])} " + " ".join(f"{v:.6f}" for v in xywhn) + "\n"
+            line = format_yolo_line(NAMES.index(row["expression"]), xywhn) + "\n"
             for k in range(copies):
                 stem = f"small{k}_{Path(row['image']).stem}"
                 cv2.imwrite(str(out / "train/images" / f"{stem}.png"), img)
                 (out / "train/labels" / f"{stem}.txt").write_text(line)
             n += 1
-    here = Path.cwd()
-    yaml = Path("runs/sel/mixed-small.yaml")
-    yaml.parent.mkdir(parents=True, exist_ok=True)
-    yaml.write_text(
-        f"train:\n- {here / out / 'train/images'}\n- {here / DATASET / 'train/images'}\n"
-        f"- {here / 'datasets/real-scenes/train/images'}\n"
-        f"val:\n- {here / DATASET / 'val/images'}\n- {here / 'datasets/real-scenes/val/images'}\n"
-        f"test: {here / DATASET / 'test/images'}\nnames:\n  0: neutral\n  1: smile\n")
+    real = Path("datasets/real-scenes")
+    write_mixed_yaml(Path("runs/sel/mixed-small.yaml"), [out / "train/images", DATASET / "train/images",
+                     real / "train/images"], [DATASET / "val/images", real / "val/images"], DATASET / "test/images")
     return n
 
 

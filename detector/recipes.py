@@ -52,7 +52,7 @@ from detector.labels import (
 )
 from detector.refine import CropClassifier, square_crops
 from detector.roboflow import roboflow_group
-from detector.scenes import FaceSample, compose_scene
+from detector.scenes import FaceSample, compose_scene, lower_resolution
 from detector.split import SplitItem, split_groups
 
 NAMES = ["neutral", "smile"]
@@ -73,6 +73,10 @@ class RecipeConfig:
     max_side: int = 640
     # Detector labels in the human box convention; (0, 0, 0, 0) keeps YuNet's boxes (v1-v4).
     box_offsets: tuple[float, float, float, float] = HUMAN_BOX_OFFSETS
+    # Share of the training close-ups replaced by low-resolution copies (shorter side drawn from
+    # lowres_sides px, enlarged back): faces far from the camera, small video grabs, 48x48 sources.
+    lowres_share: float = 0.0
+    lowres_sides: tuple[int, int] = (20, 72)
 
 
 def _read_labels_csv(root: Path) -> list[dict[str, str]]:
@@ -271,6 +275,9 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
             pool = faces if limit is None else [faces[i] for i in order[:limit]]
             target = writer if split != "test" else _SplitWriter(tmp / "test_crops")
             _write_photos(pool, target, cfg, desc=f"{split} photos")
+            if split == "train" and cfg.lowres_share > 0:
+                report["lowres_photos"] = lower_photo_resolution(tmp / split, cfg.lowres_share,
+                                                                 cfg.lowres_sides, cfg.seed)
             if split == "val":
                 # Every validation person's photo, to choose between models on close-ups: the 300
                 # in val/ give a 95 % interval of about +-3.5 points, too wide for recipe changes.
@@ -309,6 +316,35 @@ def _write_photos(faces: list[FaceSample], target: _SplitWriter, cfg: RecipeConf
         target.write(f"photo_{f.image_path.stem}", img, _label_boxes(np.array([f.box_xyxy]), img, cfg),
                      np.array([f.class_id]), group=f.group)
     return target.summary()
+
+
+def lower_photo_resolution(split_dir: Path, share: float, sides: tuple[int, int], seed: int) -> int:
+    """Replace a seeded share of a split's close-ups (``photo_*``) by low-resolution copies; how many.
+
+    Each chosen picture is shrunk to a shorter side drawn from ``sides`` and enlarged back
+    (:func:`detector.scenes.lower_resolution`), written as ``lowres_<stem>.png`` with its label
+    file renamed to match; the original goes, so the split keeps its size and a time-capped
+    training its number of epochs. Boxes are normalised, so labels are unchanged.
+
+    Example:
+        >>> # lower_photo_resolution(Path("datasets/x/train"), 0.3, (20, 72), seed=0)
+        >>> # 600
+    """
+    images = sorted((split_dir / "images").iterdir())
+    photos = [p for p in images if p.name.startswith("photo_")]
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(photos, round(share * len(photos))))
+    for path in tqdm(chosen, desc="low-resolution photos", unit="img"):
+        img = cv2.imread(str(path))
+        if img is None:
+            raise DatasetError(path, "unreadable image")
+        label = split_dir / "labels" / f"{path.stem}.txt"
+        if not label.is_file():
+            raise DatasetError(label, "label file missing for a written photo")
+        cv2.imwrite(str(split_dir / "images" / f"lowres_{path.stem}.png"), lower_resolution(img, rng.randint(*sides)))
+        label.rename(split_dir / "labels" / f"lowres_{path.stem}.txt")
+        path.unlink()
+    return len(chosen)
 
 
 def _label_boxes(xyxy: np.ndarray, img: np.ndarray, cfg: RecipeConfig) -> np.ndarray:

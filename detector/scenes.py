@@ -72,6 +72,28 @@ def tint_gray(image_bgr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image_bgr.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
+def lower_resolution(image: np.ndarray, short_side: int) -> np.ndarray:
+    """Shrink a picture to ``short_side`` pixels on its shorter side and enlarge it back to its size.
+
+    The result has the input's shape but only the detail of the small picture, as a face far from
+    a webcam or a small video grab has. Pictures already that small come back as an unchanged copy.
+
+    Example:
+        >>> img = np.zeros((256, 256, 3), np.uint8); img[::2] = 255   # one-pixel stripes
+        >>> low = lower_resolution(img, 32)
+        >>> low.shape, int(low.std()) < 10
+        ((256, 256, 3), True)
+    """
+    if short_side < 1:
+        raise ValueError(f"short_side must be at least 1 pixel, got {short_side}")
+    h, w = image.shape[:2]
+    scale = short_side / min(h, w)
+    if scale >= 1:
+        return image.copy()
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def paste_face(canvas: np.ndarray, face_img: np.ndarray, face_xyxy: np.ndarray,
                target_xyxy: np.ndarray, margin: float = 1.35) -> np.ndarray | None:
     """Paste ``face_img`` so its face box lands on ``target_xyxy`` of ``canvas`` (in place).

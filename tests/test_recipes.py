@@ -21,6 +21,7 @@ from detector.recipes import (
     add_val_crops,
     dataset_box_convention,
     load_smile_neutral,
+    lower_photo_resolution,
     measure_box_offsets,
     roboflow_singles,
     smile_neutral_split,
@@ -595,3 +596,45 @@ def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: P
     assert seconds["total"] == 6000.0
     assert out.read_bytes() == b"finetune" and (out.parent / "smile-neutral-cls.pt").read_bytes() == b"classifier"
     assert (tmp_path / "datasets" / "mixed.yaml").is_file()
+
+
+def _photo_split(root: Path, photos: int = 10) -> Path:
+    rng = np.random.default_rng(0)
+    for sub in ("images", "labels"):
+        (root / sub).mkdir(parents=True)
+    for i in range(photos):
+        cv2.imwrite(str(root / "images" / f"photo_{i:02d}.jpg"), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+        (root / "labels" / f"photo_{i:02d}.txt").write_text(f"{i % 2} 0.5 0.5 0.8 0.9\n")
+    cv2.imwrite(str(root / "images" / "scene_a.jpg"), np.zeros((64, 96, 3), np.uint8))
+    (root / "labels" / "scene_a.txt").write_text("0 0.2 0.2 0.1 0.1\n")
+    return root
+
+
+def test_lower_photo_resolution_replaces_a_seeded_share_of_close_ups(tmp_path: Path) -> None:
+    a, b = _photo_split(tmp_path / "a"), _photo_split(tmp_path / "b")
+    labels_before = {p.name: p.read_text() for p in (a / "labels").iterdir()}
+    assert lower_photo_resolution(a, 0.3, (8, 16), seed=0) == 3
+    lower_photo_resolution(b, 0.3, (8, 16), seed=0)
+    names = sorted(p.name for p in (a / "images").iterdir())
+    assert names == sorted(p.name for p in (b / "images").iterdir())   # same seed, same choice
+    low = [n for n in names if n.startswith("lowres_")]
+    assert len(low) == 3 and len(names) == 11 and "scene_a.jpg" in names
+    for name in low:
+        stem = Path(name).stem
+        original = stem.removeprefix("lowres_")
+        assert not (a / "images" / f"{original}.jpg").exists()
+        assert (a / "labels" / f"{stem}.txt").read_text() == labels_before[f"{original}.txt"]
+        img = cv2.imread(str(a / "images" / name))
+        assert img.shape == (64, 64, 3)
+        assert img.std() < 40   # noise averaged away: the detail of a picture at most 16 px wide
+    c = _photo_split(tmp_path / "c")
+    lower_photo_resolution(c, 0.3, (8, 16), seed=1)
+    assert sorted(p.name for p in (c / "images").iterdir()) != names
+
+
+def test_lower_photo_resolution_names_an_unreadable_photo(tmp_path: Path) -> None:
+    split = _photo_split(tmp_path / "s", photos=2)
+    (split / "images" / "photo_00.jpg").write_bytes(b"not a picture")
+    (split / "images" / "photo_01.jpg").write_bytes(b"not a picture")
+    with pytest.raises(DatasetError, match="photo_0.\\.jpg: unreadable image"):
+        lower_photo_resolution(split, 0.5, (8, 16), seed=0)

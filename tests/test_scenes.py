@@ -8,7 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.scenes import FaceSample, compose_scene, face_alpha, paste_face, random_free_box, tint_gray
+from detector.scenes import (
+    FaceSample,
+    compose_scene,
+    face_alpha,
+    lower_resolution,
+    paste_face,
+    random_free_box,
+    tint_gray,
+)
 
 
 def _face(size: int = 100) -> np.ndarray:
@@ -76,3 +84,25 @@ def test_compose_scene_covers_every_scene_face_and_labels_it(tmp_path: Path) -> 
         # the pasted face box covers the scene face it replaces
         assert placed[0] <= face[0] + 1 and placed[1] <= face[1] + 1
         assert placed[2] >= face[2] - 1 and placed[3] >= face[3] - 1
+
+
+@pytest.mark.parametrize(("hw", "short_side"), [((256, 256), 32), ((120, 200), 20), ((300, 90), 45)])
+def test_lower_resolution_keeps_shape_and_loses_detail(hw: tuple[int, int], short_side: int) -> None:
+    stripes = np.zeros((*hw, 3), np.uint8)
+    stripes[::2] = 255   # one-pixel lines: detail no small picture can hold
+    low = lower_resolution(stripes, short_side)
+    assert low.shape == stripes.shape
+    assert low.std() < 0.1 * stripes.std()
+    assert abs(float(low.mean()) - float(stripes.mean())) < 10
+
+
+def test_lower_resolution_leaves_small_pictures_alone() -> None:
+    img = np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    low = lower_resolution(img, 40)
+    assert low is not img
+    assert np.array_equal(low, img)
+
+
+def test_lower_resolution_rejects_a_side_below_one_pixel() -> None:
+    with pytest.raises(ValueError, match="at least 1 pixel"):
+        lower_resolution(np.zeros((8, 8, 3), np.uint8), 0)

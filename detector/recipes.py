@@ -74,7 +74,8 @@ class RecipeConfig:
     # Detector labels in the human box convention; (0, 0, 0, 0) keeps YuNet's boxes (v1-v4).
     box_offsets: tuple[float, float, float, float] = HUMAN_BOX_OFFSETS
     # Share of the training close-ups replaced by low-resolution copies (shorter side drawn from
-    # lowres_sides px, enlarged back): faces far from the camera, small video grabs, 48x48 sources.
+    # lowres_sides px, enlarged back), for faces with little detail. Off: 0.3 with (20, 72) lowered
+    # the validation photos 93.3 -> 91.6 % and leaned the model to "neutral" (session 23, model card).
     lowres_share: float = 0.0
     lowres_sides: tuple[int, int] = (20, 72)
 

@@ -325,12 +325,16 @@ def lower_photo_resolution(split_dir: Path, share: float, sides: tuple[int, int]
     Each chosen picture is shrunk to a shorter side drawn from ``sides`` and enlarged back
     (:func:`detector.scenes.lower_resolution`), written as ``lowres_<stem>.png`` with its label
     file renamed to match; the original goes, so the split keeps its size and a time-capped
-    training its number of epochs. Boxes are normalised, so labels are unchanged.
+    training its number of epochs. Boxes are normalised, so labels are unchanged. It works in
+    place, so call it on a folder being built (the recipe's temporary one, or a hard-linked copy
+    as in ``docs/experiments/lowres_photos.py``), never on source pictures.
 
     Example:
         >>> # lower_photo_resolution(Path("datasets/x/train"), 0.3, (20, 72), seed=0)
         >>> # 600
     """
+    if not 0 <= share <= 1:
+        raise ValueError(f"share must be between 0 and 1, got {share}")
     images = sorted((split_dir / "images").iterdir())
     photos = [p for p in images if p.name.startswith("photo_")]
     rng = random.Random(seed)

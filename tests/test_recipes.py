@@ -638,3 +638,10 @@ def test_lower_photo_resolution_names_an_unreadable_photo(tmp_path: Path) -> Non
     (split / "images" / "photo_01.jpg").write_bytes(b"not a picture")
     with pytest.raises(DatasetError, match="photo_0.\\.jpg: unreadable image"):
         lower_photo_resolution(split, 0.5, (8, 16), seed=0)
+
+
+def test_lower_photo_resolution_rejects_a_share_outside_0_1(tmp_path: Path) -> None:
+    split = _photo_split(tmp_path / "s", photos=2)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        lower_photo_resolution(split, 1.5, (8, 16), seed=0)
+    assert len(list((split / "images").iterdir())) == 3   # nothing touched

@@ -924,13 +924,16 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
             "weights": str(out_weights), "reports": reports}
 
 
-def build_other_people_test(fer_root: Path, out: Path) -> Path:
+def build_other_people_test(fer_root: Path, out: Path, *, split: str = "test",
+                            per_class: int | None = None) -> Path:
     """FER2013's test happy (as ``smile``) and neutral faces as a detection test set; its data.yaml.
 
     People in none of the shared smile/neutral photos, from another source (48x48 grayscale,
     box = the whole picture), never used for training or for choosing a model: the nearest
     stand-in here for the hidden benchmark's unseen people. FER2013's labels are noisy and its
     box is larger than the human convention the detector draws, so read face accuracy first.
+    ``split="train"`` with a ``per_class`` cap (seeded sample) gives a validation set of the same
+    kind; the shared copy's train split is strongly blurred, so it reads as "blurred faces".
 
     Example:
         >>> # build_other_people_test(Path("../shared/data/fer2013"), Path("datasets/other-people-test"))
@@ -938,7 +941,8 @@ def build_other_people_test(fer_root: Path, out: Path) -> Path:
     """
     from detector.fer import import_fer2013
 
-    import_fer2013(fer_root, out, splits=("test",), classes=("neutral", "happy"), progress=False)
+    import_fer2013(fer_root, out, splits=(split,), classes=("neutral", "happy"), per_class=per_class,
+                   progress=False)
     # happy keeps index 1, so the detector's smile is scored against FER2013's happy.
     data = out / "data.yaml"
     # train/val point at the test images only because Ultralytics' own checks require the keys

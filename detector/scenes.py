@@ -72,6 +72,24 @@ def tint_gray(image_bgr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image_bgr.astype(np.float32) * gain, 0, 255).astype(np.uint8)
 
 
+def shrink_to_short_side(image: np.ndarray, short_side: int) -> np.ndarray:
+    """Resize a picture down (area averaging) so its shorter side is ``short_side`` pixels.
+
+    Pictures already that small come back as an unchanged copy; normalised YOLO boxes stay valid.
+
+    Example:
+        >>> shrink_to_short_side(np.zeros((256, 128, 3), np.uint8), 64).shape
+        (128, 64, 3)
+    """
+    if short_side < 1:
+        raise ValueError(f"short_side must be at least 1 pixel, got {short_side}")
+    h, w = image.shape[:2]
+    scale = short_side / min(h, w)
+    if scale >= 1:
+        return image.copy()
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
 def lower_resolution(image: np.ndarray, short_side: int) -> np.ndarray:
     """Shrink a picture to ``short_side`` pixels on its shorter side and enlarge it back to its size.
 
@@ -84,14 +102,10 @@ def lower_resolution(image: np.ndarray, short_side: int) -> np.ndarray:
         >>> low.shape, int(low.std()) < 10
         ((256, 256, 3), True)
     """
-    if short_side < 1:
-        raise ValueError(f"short_side must be at least 1 pixel, got {short_side}")
-    h, w = image.shape[:2]
-    scale = short_side / min(h, w)
-    if scale >= 1:
-        return image.copy()
-    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    small = shrink_to_short_side(image, short_side)
+    if small.shape == image.shape:
+        return small
+    return cv2.resize(small, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def paste_face(canvas: np.ndarray, face_img: np.ndarray, face_xyxy: np.ndarray,

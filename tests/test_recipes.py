@@ -202,7 +202,8 @@ def test_other_people_test_scores_happy_as_smile(tmp_path: Path) -> None:
     from detector.recipes import build_other_people_test
     from detector.train import label_path_for, load_data_yaml
 
-    for split, cls, n in (("test", "happy", 3), ("test", "neutral", 2), ("test", "sad", 4), ("train", "happy", 5)):
+    for split, cls, n in (("test", "happy", 3), ("test", "neutral", 2), ("test", "sad", 4), ("train", "happy", 5),
+                          ("train", "neutral", 3)):
         folder = tmp_path / "fer" / split / cls
         folder.mkdir(parents=True)
         for k in range(n):
@@ -215,6 +216,12 @@ def test_other_people_test_scores_happy_as_smile(tmp_path: Path) -> None:
     ids = collections.Counter(int(label_path_for(p).read_text().split()[0]) for p in images)
     assert ids == {1: 3, 0: 2}
     assert build_other_people_test(tmp_path / "fer", tmp_path / "other") == data  # re-runs replace it
+    # the train split, capped per class (seeded): a validation set of the same kind
+    val = build_other_people_test(tmp_path / "fer", tmp_path / "val", split="train", per_class=2)
+    val_images = load_data_yaml(val, require=("val",)).images("val")
+    assert len(val_images) == 4 and all("__train" in p.name for p in val_images)
+    ids = collections.Counter(int(label_path_for(p).read_text().split()[0]) for p in val_images)
+    assert ids == {1: 2, 0: 2}
 
 
 def test_evaluate_shipped_model_needs_the_built_dataset(tmp_path: Path) -> None:

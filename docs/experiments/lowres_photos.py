@@ -27,10 +27,7 @@ import shutil
 import sys
 from pathlib import Path
 
-import yaml
-
-from detector.fileio import atomic_write_text
-from detector.recipes import NAMES, lower_photo_resolution, write_mixed_yaml
+from detector.recipes import build_other_people_test, lower_photo_resolution, write_mixed_yaml
 
 SHARED = Path("../shared")
 DATASET = Path("datasets/smile-neutral-scenes")
@@ -51,14 +48,7 @@ def lowres_train(out: Path = Path("datasets/lowres-photos"), share: float = 0.3,
 
 
 def fer_val(out: Path = Path("datasets/other-people-val"), per_class: int = 1000) -> Path:
-    from detector.fer import import_fer2013
-
-    import_fer2013(SHARED / "data/fer2013", out, splits=("train",), classes=("neutral", "happy"),
-                   per_class=per_class, progress=False)
-    data = out / "data.yaml"
-    atomic_write_text(data, yaml.safe_dump({"path": str(out.resolve()), "train": "images", "val": "images",
-                                            "test": "images", "names": dict(enumerate(NAMES))}, sort_keys=False))
-    return data
+    return build_other_people_test(SHARED / "data/fer2013", out, split="train", per_class=per_class)
 
 
 if __name__ == "__main__":

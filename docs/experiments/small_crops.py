@@ -25,6 +25,7 @@ import cv2
 from detector.faces import YuNetFaceFinder
 from detector.labels import format_yolo_line, to_human_box, xyxy_to_xywhn
 from detector.recipes import NAMES, smile_neutral_split, write_mixed_yaml
+from detector.scenes import shrink_to_short_side
 
 SHARED = Path("../shared")
 DATASET = Path("datasets/smile-neutral-scenes")
@@ -70,11 +71,7 @@ def shrunk_val(out: Path = Path("runs/sel/val_shrunk64"), side: int = 64) -> int
     for path in sorted((src / "images").iterdir()):
         if "SharmilaTagore" in path.name:  # the 64 small colour crops, already small
             continue
-        img = cv2.imread(str(path))
-        h, w = img.shape[:2]
-        scale = side / min(h, w)
-        if scale < 1:
-            img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        img = shrink_to_short_side(cv2.imread(str(path)), side)
         cv2.imwrite(str(out / "images" / f"{path.stem}.png"), img)
         shutil.copy(src / "labels" / f"{path.stem}.txt", out / "labels" / f"{path.stem}.txt")
         n += 1

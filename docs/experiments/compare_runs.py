@@ -1,0 +1,69 @@
+"""Session 25: validation table of several runs, and the two-seed rules of ``runs/b25/PLAN.md``.
+
+Run from the project root after scoring each run with the six validation sets of the model card's
+section "Session 24" (folders ``runs/val/<tag>-<set>``):
+
+    python docs/experiments/compare_runs.py v9 b25 b21 b22 b23 b24
+
+Prints the share of faces right per set and run, the per-class share on the photos shrunk to 64 px,
+and, when v9, b25, b21 and b22 are all scored, rule 1 (the mean of the small-colour-crop arm's two
+seeds against the mean of the shipped recipe's two runs, with session 22's margins) and rule 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+SETS = ["photos", "small", "comps", "real", "shrunk64", "fer"]
+# (set, quantity, margin): session 22's criteria (runs/b21/PLAN.md), applied to two-run means.
+RULE_1 = [("photos", "right", -0.3), ("small", "right", 6.0), ("comps", "right", -1.5), ("real", "right", -2.0),
+          ("shrunk64", "neutral", -2.0), ("shrunk64", "smile", -2.0)]
+RULE_2 = {"photos": 93.0, "comps": 70.5, "real": 46.7, "small": 74.8, "fer": 47.4}
+
+
+def _load(tag: str, name: str) -> dict[str, float] | None:
+    path = Path(f"runs/val/{tag}-{name}/report.json")
+    if not path.exists() and name == "small":  # v9's score of the same 64-crop yaml, named in session 21
+        path = Path(f"runs/val/{tag}-colour-val_crops/report.json")
+    if not path.exists():
+        return None
+    report = json.loads(path.read_text())
+    counts = report["confusion"]["counts"]
+    row = {"right": 100 * report["face"]["shares"]["right"]}
+    for i, cls in enumerate(["neutral", "smile"]):
+        n = sum(counts[i])
+        row[cls] = 100 * counts[i][i] / n if n else float("nan")
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    tags = (sys.argv[1:] if argv is None else argv) or ["v9", "b25", "b21", "b22", "b23", "b24"]
+    val = {t: {s: _load(t, s) for s in SETS} for t in tags}
+    print("| set | " + " | ".join(tags) + " |\n|---|" + "---|" * len(tags))
+    rows = [(s, "right") for s in SETS] + [("shrunk64", "neutral"), ("shrunk64", "smile")]
+    for s, k in rows:
+        cells = [f"{val[t][s][k]:.1f}" if val[t][s] else "-" for t in tags]
+        print(f"| {s} {k} % | " + " | ".join(cells) + " |")
+    if not all(t in val and all(val[t][s] for s, _, _ in RULE_1) for t in ["v9", "b25", "b21", "b22"]):
+        return 0
+
+    def mean(runs: list[str], s: str, k: str) -> float:
+        return sum(val[t][s][k] for t in runs) / len(runs)
+
+    passed_all = True
+    print("\nrule 1 (small-crop arm b21+b22 against the recipe's v9+b25, means):")
+    for s, k, margin in RULE_1:
+        arm, base = mean(["b21", "b22"], s, k), mean(["v9", "b25"], s, k)
+        passed = arm >= base + margin
+        passed_all &= passed
+        print(f"  {s} {k}: {arm:.2f} vs {base:.2f} {margin:+} -> {'pass' if passed else 'FAIL'}")
+    print("rule 1:", "PASS" if passed_all else "fails")
+    rule_2 = {s: bool(val["b25"][s]) and val["b25"][s]["right"] >= need for s, need in RULE_2.items()}
+    print("rule 2 (b25 ties v9):", rule_2, "PASS" if all(rule_2.values()) else "fails")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

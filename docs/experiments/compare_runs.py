@@ -25,17 +25,14 @@ RULE_2 = {"photos": 93.0, "comps": 70.5, "real": 46.7, "small": 74.8, "fer": 47.
 
 def _load(tag: str, name: str) -> dict[str, float] | None:
     path = Path(f"runs/val/{tag}-{name}/report.json")
-    if not path.exists() and name == "small":  # v9's score of the same 64-crop yaml, named in session 21
-        path = Path(f"runs/val/{tag}-colour-val_crops/report.json")
     if not path.exists():
         return None
     report = json.loads(path.read_text())
-    counts = report["confusion"]["counts"]
-    row = {"right": 100 * report["face"]["shares"]["right"]}
-    for i, cls in enumerate(["neutral", "smile"]):
-        n = sum(counts[i])
-        row[cls] = 100 * counts[i][i] / n if n else float("nan")
-    return row
+    # The confusion matrix's rows are true classes, normalised per row: the diagonal is each
+    # class's share of faces right.
+    normalized = report["confusion"]["normalized"]
+    return {"right": 100 * report["face"]["shares"]["right"],
+            "neutral": 100 * normalized[0][0], "smile": 100 * normalized[1][1]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,10 +29,10 @@ def _load(tag: str, name: str) -> dict[str, float] | None:
         return None
     report = json.loads(path.read_text())
     # The confusion matrix's rows are true classes, normalised per row: the diagonal is each
-    # class's share of faces right.
-    normalized = report["confusion"]["normalized"]
-    return {"right": 100 * report["face"]["shares"]["right"],
-            "neutral": 100 * normalized[0][0], "smile": 100 * normalized[1][1]}
+    # class's share of faces right. Index by the report's own labels, not by position.
+    confusion = report["confusion"]
+    share = {name: 100 * confusion["normalized"][i][i] for i, name in enumerate(confusion["labels"])}
+    return {"right": 100 * report["face"]["shares"]["right"], "neutral": share["neutral"], "smile": share["smile"]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -832,6 +832,71 @@ FINETUNE_ARGS: dict = {
 }
 
 
+# What the two final validations (detector and warm restart) add to their time caps, in seconds:
+# Ultralytics checks a cap after each epoch and validates after stopping; b26 (session 26) overshot
+# its caps by 210 s.
+FINAL_VALIDATION_S = 240.0
+
+
+def yolo11_yamls(width: float, out_dir: Path, *, depth: float = 0.5) -> tuple[Path, Path]:
+    """Write YOLO11 detector and classifier yamls with two classes at one width; return their paths.
+
+    The same width for both, so the classifier's backbone loads into the detector. YOLO11n is
+    ``depth=0.5, width=0.25``; session 26 tried 0.3125, session 27 0.1875.
+
+    Example:
+        >>> import tempfile
+        >>> det, cls = yolo11_yamls(0.1875, Path(tempfile.mkdtemp()))
+        >>> det.name, cls.name
+        ('yolo11n.yaml', 'yolo11n-cls.yaml')
+    """
+    import ultralytics
+
+    if not 0 < width <= 1 or not 0 < depth <= 1:
+        raise ValueError(f"width and depth must be in (0, 1], got width={width}, depth={depth}")
+    root = Path(ultralytics.__file__).parent / "cfg" / "models" / "11"
+    paths = []
+    for src, dst in (("yolo11.yaml", "yolo11n.yaml"), ("yolo11-cls.yaml", "yolo11n-cls.yaml")):
+        cfg = yaml.safe_load((root / src).read_text())
+        # One scale named n, so Ultralytics takes it for a file called yolo11n*.yaml.
+        cfg = {**cfg, "nc": len(NAMES), "scales": {"n": [depth, width, 1024]}}
+        atomic_write_text(out_dir / dst, yaml.safe_dump(cfg, sort_keys=False))
+        paths.append(out_dir / dst)
+    return paths[0], paths[1]
+
+
+def split_budget(budget_s: float, classifier_s: float, *, final_validation_s: float = FINAL_VALIDATION_S,
+                 detector_share: float = 2 / 3) -> tuple[float, float]:
+    """Time caps (hours) of the detector and its warm restart that keep the recipe inside a budget.
+
+    What the classifier left of ``budget_s``, less the final validations' overshoot, split
+    ``detector_share`` to stage one and the rest to stage two (v9 ran 1.2 h and 0.6 h, 2:1).
+
+    Example:
+        >>> split_budget(7200, 900)
+        (1.122, 0.561)
+    """
+    left = budget_s - classifier_s - final_validation_s
+    if left <= 0 or not 0 < detector_share < 1:
+        raise ValueError(f"nothing left for the detector: budget {budget_s:.0f} s, classifier {classifier_s:.0f} s, "
+                         f"final validations {final_validation_s:.0f} s")
+    return round(left * detector_share / 3600, 3), round(left * (1 - detector_share) / 3600, 3)
+
+
+def _trained_seconds(run_dir: Path) -> float | None:
+    from detector.train import seconds_at_epoch
+
+    try:
+        text = (run_dir / "results.csv").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    epochs = [row.split(",", 1)[0].strip() for row in text.splitlines()[1:] if row.strip()]
+    try:
+        return seconds_at_epoch(text, int(float(epochs[-1]))) if epochs else None
+    except ValueError:
+        return None
+
+
 def dataset_box_convention(dataset: Path) -> str:
     """``"human"`` if the recipe's ``recipe_report.json`` mapped YuNet boxes to human ones, else ``"yunet"``.
 
@@ -855,7 +920,8 @@ def _has_checkpoint(runs: Path, name: str) -> bool:
 
 
 def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs: Path,
-                        epochs: int | None = None, threads: int | None = None) -> dict:
+                        epochs: int | None = None, threads: int | None = None, width: float | None = None,
+                        budget_hours: float | None = None) -> dict:
     """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
 
     1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
@@ -872,9 +938,12 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     Re-running with the same ``runs`` continues where a previous run stopped: a finished classifier
     or detector is reused, an interrupted one resumes from its ``last.pt`` with what is left of
     its time cap (:func:`detector.train.keep_time_budget`). ``threads`` (torch
-    threads for every training) defaults to the recipe's 2. The summary's ``seconds`` gives each
-    stage's training wall time and their ``total`` (what this call ran: a stage finished by an
-    earlier call counts 0, a resumed one only its rest).
+    threads for every training) defaults to the recipe's 2. ``width`` trains YOLO11 at that width
+    (classifier and detector, :func:`yolo11_yamls`, written to ``runs/cfg``) instead of yolo11n's
+    0.25. ``budget_hours`` replaces the two detector caps by :func:`split_budget` of what the
+    classifier's measured time left (its ``results.csv`` when an earlier call trained it). The
+    summary's ``seconds`` gives each stage's training wall time and their ``total`` (what this
+    call ran: a stage finished by an earlier call counts 0, a resumed one only its rest).
 
     Example:
         >>> # train_shipped_model(Path("../shared"), Path("weights/smile-neutral-yolo11n.pt"),
@@ -884,21 +953,36 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
 
     from detector.train import tag_box_convention, train, train_classifier, unfreeze_callback
 
+    if width is not None and not 0 < width <= 1:
+        raise ModelError(runs / "cfg", f"a YOLO11 width must be in (0, 1], got {width}")
+    if budget_hours is not None and budget_hours * 3600 <= FINAL_VALIDATION_S:
+        raise ModelError(runs, f"a training budget of {budget_hours} h leaves nothing for the detector")
     if not (dataset / "data.yaml").is_file():
         build_smile_neutral_dataset(shared, dataset)
     # ``threads`` replaces the recipe's thread count in every stage.
     with_threads = {} if threads is None else {"threads": threads}
     cls_args = {**CLASSIFIER_ARGS, **with_threads}
+    det_args = {**DETECTOR_ARGS, **with_threads}
+    fin_args = {**FINETUNE_ARGS, **with_threads}
+    if width is not None:
+        det_args["model"], cls_args["model"] = yolo11_yamls(width, runs / "cfg")
     classifier = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
                                   resume=_has_checkpoint(runs, "classifier"), **cls_args)
     cls_best = classifier.best
     # Per stage, because the issue's budget is on the whole recipe, not on its last stage.
     seconds = {"classifier": classifier.seconds}
+    if budget_hours is not None:
+        cls_s = classifier.seconds or _trained_seconds(classifier.run_dir) or 0.0
+        try:
+            cap1, cap2 = split_budget(budget_hours * 3600, cls_s)
+        except ValueError as exc:
+            raise ModelError(classifier.run_dir, str(exc)) from None
+        det_args["overrides"] = {**det_args["overrides"], "time": cap1}
+        fin_args["overrides"] = {**fin_args["overrides"], "time": cap2}
     real = dataset.parent / "real-scenes"
     build_real_scenes(shared / "data" / "faces-in-scenes", cls_best, real)
     mixed = write_mixed_yaml(dataset.parent / "mixed.yaml", [dataset / "train" / "images", real / "train" / "images"],
                              [dataset / "val" / "images", real / "val" / "images"], dataset / "test" / "images")
-    det_args = {**DETECTOR_ARGS, **with_threads}
     unfreeze = det_args.pop("unfreeze", None)
     callbacks = {"on_train_epoch_start": unfreeze_callback(**unfreeze)} if unfreeze else None
     if epochs is not None:
@@ -907,7 +991,7 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
                    resume=_has_checkpoint(runs, "detector"), callbacks=callbacks, **det_args)
     seconds["detector"] = result.seconds
     result = train(mixed, result.best, project=runs, name="finetune", resume=_has_checkpoint(runs, "finetune"),
-                   **{**FINETUNE_ARGS, **with_threads})
+                   **fin_args)
     seconds["finetune"] = result.seconds
     seconds["total"] = sum(seconds.values())
     # Record the box conventions so the classifier crops the detector's boxes as it learned them.

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detector.errors import DatasetError
+from detector.errors import DatasetError, ModelError
 from detector.labels import from_human_box
 from detector.recipes import (
     HUMAN_BOX_OFFSETS,
@@ -560,8 +560,8 @@ def test_shipped_detector_args_are_valid() -> None:
         assert callable(unfreeze_callback(**DETECTOR_ARGS["unfreeze"]))
 
 
-def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def _fake_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list, dict]:
+    """Stand-ins for the recipe's trainings: (dataset, the calls in order, each stage's keyword args)."""
     import detector.recipes as recipes
     import detector.train as train_mod
     from detector.train import TrainResult
@@ -571,6 +571,7 @@ def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: P
     (dataset / "data.yaml").write_text("names: {0: neutral, 1: smile}\n")
     (dataset / "recipe_report.json").write_text(json.dumps({"box_offsets": [0.0, 0.01, 0.0, 0.0]}))
     calls: list[tuple[str, object]] = []
+    kwargs: dict[str, dict] = {}
 
     def fake_weights(name: str) -> Path:
         path = tmp_path / "runs" / name / "weights" / "best.pt"
@@ -580,6 +581,7 @@ def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: P
 
     def fake_train(data: Path, model: object, *, name: str, **kw: object) -> TrainResult:
         calls.append((name, model))
+        kwargs[name] = kw
         best = fake_weights(name)
         seconds = {"classifier": 600.0, "detector": 3600.0, "finetune": 1800.0}[name]
         return TrainResult(best, best, best.parent.parent, seconds, 2)
@@ -589,7 +591,14 @@ def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: P
     monkeypatch.setattr(train_mod, "tag_box_convention", lambda path, convention: calls.append(("tag", convention)))
     monkeypatch.setattr(recipes, "build_real_scenes", lambda src, cls, out: calls.append(("real", cls)))
     monkeypatch.setattr(recipes, "evaluate_shipped_model", lambda *a, **kw: {"test_photos": {}})
+    return dataset, calls, kwargs
 
+
+def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+
+    dataset, calls, kwargs = _fake_recipe(tmp_path, monkeypatch)
     out = tmp_path / "out" / "smile-neutral-yolo11n.pt"
     summary = recipes.train_shipped_model(tmp_path / "shared", out, dataset=dataset, runs=tmp_path / "runs")
 
@@ -603,6 +612,39 @@ def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: P
     assert seconds["total"] == 6000.0
     assert out.read_bytes() == b"finetune" and (out.parent / "smile-neutral-cls.pt").read_bytes() == b"classifier"
     assert (tmp_path / "datasets" / "mixed.yaml").is_file()
+    assert kwargs["detector"]["overrides"]["time"] == recipes.DETECTOR_ARGS["overrides"]["time"]
+    assert calls[0][1] == "yolo11n-cls.yaml" and calls[2][1] == "yolo11n.yaml"
+
+
+def test_train_shipped_model_at_another_width_fits_its_budget(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+
+    dataset, calls, kwargs = _fake_recipe(tmp_path, monkeypatch)
+    runs = tmp_path / "runs"
+    recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=runs,
+                                width=0.1875, budget_hours=2)
+    assert calls[0][1] == runs / "cfg" / "yolo11n-cls.yaml" and calls[2][1] == runs / "cfg" / "yolo11n.yaml"
+    assert "0.1875" in (runs / "cfg" / "yolo11n.yaml").read_text()
+    # The classifier took 600 s of 7,200: (7200 - 600 - 240) s split 2:1.
+    assert kwargs["detector"]["overrides"]["time"] == 1.178
+    assert kwargs["finetune"]["overrides"]["time"] == 0.589
+    assert kwargs["detector"]["overrides"]["freeze"] == recipes.DETECTOR_ARGS["overrides"]["freeze"]
+    assert recipes.DETECTOR_ARGS["overrides"]["time"] == 1.18   # the recipe's own caps are left alone
+
+
+def test_train_shipped_model_refuses_a_budget_the_classifier_used_up(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+
+    dataset, calls, _ = _fake_recipe(tmp_path, monkeypatch)
+    with pytest.raises(ModelError, match="nothing left"):
+        recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset,
+                                    runs=tmp_path / "runs", budget_hours=0.2)
+    assert [c[0] for c in calls] == ["classifier"]
+    with pytest.raises(ModelError, match="width"):
+        recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset,
+                                    runs=tmp_path / "runs", width=1.5)
 
 
 def _photo_split(root: Path, photos: int = 10) -> Path:
@@ -652,3 +694,63 @@ def test_lower_photo_resolution_rejects_a_share_outside_0_1(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="between 0 and 1"):
         lower_photo_resolution(split, 1.5, (8, 16), seed=0)
     assert len(list((split / "images").iterdir())) == 3   # nothing touched
+
+
+@pytest.mark.parametrize(("budget_s", "classifier_s", "expected"), [
+    (7200, 900, (1.122, 0.561)),     # session 26's classifier time
+    (7200, 625, (1.173, 0.587)),     # v9's
+    (3600 + 240, 0, (0.667, 0.333)),
+])
+def test_split_budget_gives_the_detector_two_thirds_of_what_is_left(budget_s: float, classifier_s: float,
+                                                                    expected: tuple[float, float]) -> None:
+    from detector.recipes import split_budget
+
+    assert split_budget(budget_s, classifier_s) == expected
+
+
+def test_split_budget_refuses_a_budget_the_classifier_used_up() -> None:
+    from detector.recipes import split_budget
+
+    with pytest.raises(ValueError, match="nothing left"):
+        split_budget(1000, 800)
+
+
+def test_yolo11_yamls_build_a_classifier_whose_backbone_fits_the_detector(tmp_path: Path) -> None:
+    from ultralytics import YOLO
+
+    from detector.recipes import yolo11_yamls
+
+    det_yaml, cls_yaml = yolo11_yamls(0.1875, tmp_path)
+    det, cls = YOLO(str(det_yaml)).model, YOLO(str(cls_yaml)).model
+    assert det.yaml["nc"] == 2 and cls.yaml["nc"] == 2
+    det_sd, cls_sd = det.state_dict(), cls.state_dict()
+    # Layers 0-8 (the backbone) have the same tensors, so the detector can load the classifier's.
+    backbone = [k for k in cls_sd if int(k.split(".")[1]) <= 8]
+    assert backbone and all(det_sd[k].shape == cls_sd[k].shape for k in backbone)
+    narrow = sum(t.numel() for t in det.parameters())
+    default = sum(t.numel() for t in YOLO(str(yolo11_yamls(0.25, tmp_path / "n")[0])).model.parameters())
+    assert narrow < 0.7 * default
+    with pytest.raises(ValueError, match="width"):
+        yolo11_yamls(0, tmp_path)
+
+
+def test_train_shipped_model_budgets_from_the_classifier_an_earlier_call_trained(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import detector.recipes as recipes
+    import detector.train as train_mod
+
+    dataset, _, kwargs = _fake_recipe(tmp_path, monkeypatch)
+    trained = train_mod.train_classifier
+
+    def finished_before(*a: object, **kw: object) -> object:
+        result = trained(*a, **kw)
+        # As a resume that found the run finished reports it: 0 s in this call, the time in results.csv.
+        (result.run_dir / "results.csv").write_text("epoch,time,train/loss\n1,450.0,0.7\n2,900.0,0.5\n")
+        return dataclasses.replace(result, seconds=0.0)
+
+    monkeypatch.setattr(train_mod, "train_classifier", finished_before)
+    recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                budget_hours=2)
+    assert (kwargs["detector"]["overrides"]["time"], kwargs["finetune"]["overrides"]["time"]) == (1.122, 0.561)

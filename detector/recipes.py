@@ -593,15 +593,19 @@ def _as_classifier(classifier: Path | CropClassifier) -> CropClassifier:
 
 
 def build_real_scenes(scene_root: Path, classifier: Path | CropClassifier, out: Path,
-                      rule: AutoLabelRule | None = None, mirror_train: bool = True) -> dict:
-    """Real scene pictures with their real faces labelled by a smile/neutral crop classifier.
+                      rule: AutoLabelRule | None = None, mirror_train: bool = True,
+                      reviews: dict[str, Path] | None = None) -> dict:
+    """Real scene pictures with their real faces labelled by a smile/neutral crop classifier or by eye.
 
     ``scene_root`` is a one-class ``face`` export (``train/``, ``valid/``): train pictures go
     to ``out/train`` (plus a mirrored copy, which doubles their weight beside the composites),
     valid ones to ``out/val``. Confident faces keep their box with the classifier's class,
-    the others are painted (:func:`paint_box`). The test split is not touched: it is scored
-    with by-eye labels (:func:`build_scene_test`). Contact sheets of every labelled face
-    (``review/``) let a person check the labels.
+    the others are painted (:func:`paint_box`). ``reviews`` maps a split folder (``"train"``,
+    ``"valid"``) to a by-eye review (:func:`read_review`, e.g. :data:`SCENE_TRAIN_REVIEW_CSV`)
+    that labels that split instead of the classifier: every face must be in it, ``unusable``
+    ones are painted. The test split is not touched: it is scored with by-eye labels
+    (:func:`build_scene_test`). Contact sheets of every labelled face (``review/``) let a
+    person check the labels.
 
     Example:
         >>> # build_real_scenes(Path("../shared/data/faces-in-scenes"), Path("weights/smile-neutral-cls.pt"),
@@ -610,20 +614,26 @@ def build_real_scenes(scene_root: Path, classifier: Path | CropClassifier, out: 
     rule = rule or AutoLabelRule()
     source = str(classifier) if isinstance(classifier, Path) else type(classifier).__name__
     classifier = _as_classifier(classifier)
-    report: dict = {"source": str(scene_root), "classifier": source, "rule": asdict(rule), "splits": {}}
+    reviews = reviews or {}
+    report: dict = {"source": str(scene_root), "classifier": source, "rule": asdict(rule),
+                    "reviews": {k: str(v) for k, v in reviews.items()}, "splits": {}}
     with atomic_dir(out) as tmp:
         for split, folder in (("train", "train"), ("val", "valid")):
             scene_dir = scene_root / folder
             if not (scene_dir / "images").is_dir():
                 raise DatasetError(scene_dir, "expected an images/ folder of a one-class face export")
+            review = read_review(reviews[folder]) if folder in reviews else None
             writer = _SplitWriter(tmp / split)
             painted, tiles = 0, []
             for img_path in tqdm(list_images(scene_dir / "images"), desc=f"real scenes {split}", unit="img"):
                 img, xyxy = _scene_faces(scene_dir, img_path)
                 probs = classifier.probs(img, xyxy) if len(xyxy) else np.zeros((0, 2))
                 keep_boxes, keep_cls = [], []
-                for box, p in zip(xyxy, probs, strict=True):
-                    cls = rule.label(float(p[1]), float(box[2] - box[0]))
+                for i, (box, p) in enumerate(zip(xyxy, probs, strict=True)):
+                    if review is None:
+                        cls = rule.label(float(p[1]), float(box[2] - box[0]))
+                    else:
+                        cls = _reviewed_class(review, reviews[folder], img_path.name, i)
                     if cls is None:
                         paint_box(img, box)
                         painted += 1
@@ -683,6 +693,17 @@ def _write_sheets(tiles: list[np.ndarray], out: Path, prefix: str, cols: int = 1
 
 
 REVIEW_CSV = Path(__file__).resolve().parent / "assets" / "scene_test_review.csv"
+# By-eye reviews of faces-in-scenes train/ and valid/ (session 27): of the faces the classifier
+# rule labelled, 74 % were masked, blurred, tiny or turned away, and of the rest 74 % agreed.
+SCENE_TRAIN_REVIEW_CSV = REVIEW_CSV.with_name("scene_train_review.csv")
+SCENE_VAL_REVIEW_CSV = REVIEW_CSV.with_name("scene_val_review.csv")
+
+
+def _reviewed_class(review: dict[tuple[str, int], str], path: Path, image: str, face: int) -> int | None:
+    label = review.get((image, face))
+    if label is None:
+        raise DatasetError(path, f"no review for face {face} of {image}")
+    return None if label == "unusable" else NAMES.index(label)
 
 
 def read_review(path: Path) -> dict[tuple[str, int], str]:
@@ -757,15 +778,13 @@ def build_scene_test(scene_dir: Path, out: Path, review_csv: Path = REVIEW_CSV) 
             img, xyxy = _scene_faces(scene_dir, img_path)
             keep_boxes, keep_cls = [], []
             for i, box in enumerate(xyxy):
-                label = review.get((img_path.name, i))
-                if label is None:
-                    raise DatasetError(review_csv, f"no review for face {i} of {img_path.name}")
-                if label == "unusable":
+                cls = _reviewed_class(review, review_csv, img_path.name, i)
+                if cls is None:
                     paint_box(img, box)
                     painted += 1
                 else:
                     keep_boxes.append(box)
-                    keep_cls.append(NAMES.index(label))
+                    keep_cls.append(cls)
             writer.write(img_path.stem, img, np.asarray(keep_boxes).reshape(-1, 4), np.asarray(keep_cls),
                          group=img_path.stem)
         report = {"source": str(scene_dir), "review": str(review_csv), "painted_unusable_faces": painted,
@@ -921,7 +940,8 @@ def _has_checkpoint(runs: Path, name: str) -> bool:
 
 def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs: Path,
                         epochs: int | None = None, threads: int | None = None, width: float | None = None,
-                        budget_hours: float | None = None) -> dict:
+                        budget_hours: float | None = None, reviewed_scenes: bool = False,
+                        evaluate: bool = True) -> dict:
     """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
 
     1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
@@ -941,7 +961,11 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     threads for every training) defaults to the recipe's 2. ``width`` trains YOLO11 at that width
     (classifier and detector, :func:`yolo11_yamls`, written to ``runs/cfg``) instead of yolo11n's
     0.25. ``budget_hours`` replaces the two detector caps by :func:`split_budget` of what the
-    classifier's measured time left (its ``results.csv`` when an earlier call trained it). The
+    classifier's measured time left (its ``results.csv`` when an earlier call trained it).
+    ``reviewed_scenes`` labels the real scenes by the by-eye reviews (:data:`SCENE_TRAIN_REVIEW_CSV`,
+    :data:`SCENE_VAL_REVIEW_CSV`) instead of the classifier, into ``real-scenes-reviewed`` and
+    ``mixed-reviewed.yaml``. ``evaluate=False`` skips step 5 (for a candidate judged on
+    validation before any test set is scored). The
     summary's ``seconds`` gives each stage's training wall time and their ``total`` (what this
     call ran: a stage finished by an earlier call counts 0, a resumed one only its rest).
 
@@ -979,9 +1003,12 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
             raise ModelError(classifier.run_dir, str(exc)) from None
         det_args["overrides"] = {**det_args["overrides"], "time": cap1}
         fin_args["overrides"] = {**fin_args["overrides"], "time": cap2}
-    real = dataset.parent / "real-scenes"
-    build_real_scenes(shared / "data" / "faces-in-scenes", cls_best, real)
-    mixed = write_mixed_yaml(dataset.parent / "mixed.yaml", [dataset / "train" / "images", real / "train" / "images"],
+    suffix = "-reviewed" if reviewed_scenes else ""
+    real = dataset.parent / f"real-scenes{suffix}"
+    reviews = {"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV} if reviewed_scenes else None
+    build_real_scenes(shared / "data" / "faces-in-scenes", cls_best, real, reviews=reviews)
+    mixed = write_mixed_yaml(dataset.parent / f"mixed{suffix}.yaml",
+                             [dataset / "train" / "images", real / "train" / "images"],
                              [dataset / "val" / "images", real / "val" / "images"], dataset / "test" / "images")
     unfreeze = det_args.pop("unfreeze", None)
     callbacks = {"on_train_epoch_start": unfreeze_callback(**unfreeze)} if unfreeze else None
@@ -997,7 +1024,7 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     # Record the box conventions so the classifier crops the detector's boxes as it learned them.
     tag_box_convention(cls_best, "yunet")
     tag_box_convention(result.best, dataset_box_convention(dataset))
-    reports = evaluate_shipped_model(shared, result.best, cls_best, dataset=dataset, runs=runs)
+    reports = evaluate_shipped_model(shared, result.best, cls_best, dataset=dataset, runs=runs) if evaluate else {}
     for src, dst in ((result.best, out_weights), (cls_best, out_weights.parent / "smile-neutral-cls.pt")):
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_suffix(".pt.tmp")

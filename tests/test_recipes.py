@@ -589,7 +589,7 @@ def _fake_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
     monkeypatch.setattr(train_mod, "train_classifier", fake_train)
     monkeypatch.setattr(train_mod, "train", fake_train)
     monkeypatch.setattr(train_mod, "tag_box_convention", lambda path, convention: calls.append(("tag", convention)))
-    monkeypatch.setattr(recipes, "build_real_scenes", lambda src, cls, out: calls.append(("real", cls)))
+    monkeypatch.setattr(recipes, "build_real_scenes", lambda src, cls, out, **kw: calls.append(("real", cls)))
     monkeypatch.setattr(recipes, "evaluate_shipped_model", lambda *a, **kw: {"test_photos": {}})
     return dataset, calls, kwargs
 

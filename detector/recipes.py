@@ -628,32 +628,149 @@ def build_real_scenes(scene_root: Path, classifier: Path | CropClassifier, out: 
             for img_path in tqdm(list_images(scene_dir / "images"), desc=f"real scenes {split}", unit="img"):
                 img, xyxy = _scene_faces(scene_dir, img_path)
                 probs = classifier.probs(img, xyxy) if len(xyxy) else np.zeros((0, 2))
-                keep_boxes, keep_cls = [], []
+                classes: list[int | None] = []
                 for i, (box, p) in enumerate(zip(xyxy, probs, strict=True)):
                     if review is None:
-                        cls = rule.label(float(p[1]), float(box[2] - box[0]))
+                        classes.append(rule.label(float(p[1]), float(box[2] - box[0])))
                     else:
-                        cls = _reviewed_class(review, reviews[folder], img_path.name, i)
-                    if cls is None:
-                        paint_box(img, box)
-                        painted += 1
-                        continue
-                    keep_boxes.append(box)
-                    keep_cls.append(cls)
-                    tiles.append(_face_tile(img, box, f"{NAMES[cls][0]} {p[1]:.2f}"))
-                boxes, cls_arr = np.asarray(keep_boxes).reshape(-1, 4), np.asarray(keep_cls, dtype=int)
-                writer.write(img_path.stem, img, boxes, cls_arr, group=img_path.stem)
-                if split == "train" and mirror_train:
-                    w = img.shape[1]
-                    flipped = boxes.copy()
-                    flipped[:, [0, 2]] = w - boxes[:, [2, 0]]
-                    writer.write(f"{img_path.stem}_mirror", img[:, ::-1].copy(), flipped, cls_arr,
-                                 group=img_path.stem)
+                        classes.append(_reviewed_class(review, reviews[folder], img_path.name, i))
+                    if classes[-1] is not None:
+                        tiles.append(_face_tile(img, box, f"{NAMES[classes[-1]][0]} {p[1]:.2f}"))
+                painted += _write_scene(writer, img_path.stem, img, xyxy, classes,
+                                        mirror=split == "train" and mirror_train)
             _write_sheets(tiles, tmp / "review", prefix=split)
             report["splits"][split] = {**writer.summary(), "painted_faces": painted}
         atomic_write_json(tmp / "real_scenes_report.json", report)
         (tmp / "data.yaml").write_text(yaml.safe_dump(
             {"path": str(out.resolve()), "train": "train/images", "val": "val/images", "test": "val/images",
+             "names": dict(enumerate(NAMES))}, sort_keys=False))
+    return report
+
+
+def _write_scene(writer: _SplitWriter, stem: str, img: np.ndarray, xyxy: np.ndarray,
+                 classes: list[int | None], *, mirror: bool) -> int:
+    # Faces without a class are painted (in place), the others written; returns how many were painted.
+    keep = np.array([c is not None for c in classes], dtype=bool)
+    for box in xyxy[~keep] if len(xyxy) else []:
+        paint_box(img, box)
+    boxes = xyxy[keep].reshape(-1, 4) if len(xyxy) else np.zeros((0, 4))
+    cls_arr = np.array([c for c in classes if c is not None], dtype=int)
+    writer.write(stem, img, boxes, cls_arr, group=stem)
+    if mirror:
+        flipped = boxes.copy()
+        flipped[:, [0, 2]] = img.shape[1] - boxes[:, [2, 0]]
+        writer.write(f"{stem}_mirror", img[:, ::-1].copy(), flipped, cls_arr, group=stem)
+    return int((~keep).sum())
+
+
+def read_identities(path: Path) -> dict[tuple[str, str], str]:
+    """Read who is in each scene picture: ``(export folder, image) -> identity`` (``one-off`` = nobody else).
+
+    Example:
+        >>> ids = read_identities(SCENE_IDENTITIES_CSV)
+        >>> ids[("test", "IMG_4921-2_mp4-103_jpg.rf.a9b7f68eb84f0ffee9bdc886e5557cd1.jpg")]
+        'kap'
+    """
+    if not path.is_file():
+        raise DatasetError(path, "identity file not found")
+    lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+    out = {}
+    for lineno, row in enumerate(csv.DictReader(lines), start=2):
+        if not row.get("split") or not row.get("image") or not row.get("identity"):
+            raise DatasetError(path, f"row {lineno}: expected split,image,identity")
+        out[(row["split"], row["image"])] = row["identity"]
+    return out
+
+
+def person_disjoint_scene_split(faces: dict[tuple[str, str], list[str]], identities: dict[tuple[str, str], str],
+                                seed: int = 0, ratios: tuple[float, float, float] = (0.6, 0.2, 0.2)
+                                ) -> dict[tuple[str, str], str]:
+    """Assign scene pictures with usable faces to train/val/test so that no identity straddles two.
+
+    ``faces`` maps ``(export folder, image)`` to its usable faces' labels; a ``one-off`` identity
+    is its own group. Groups are split by :func:`detector.split.split_groups` (stratified by
+    class, largest first, deterministic for a seed).
+
+    Raises:
+        KeyError: A picture with usable faces has no identity.
+
+    Example:
+        >>> faces = {("train", f"{p}{i}.jpg"): ["smile" if p == "b" else "neutral"] for p in "abcde" for i in range(3)}
+        >>> ids = {key: key[1][0] for key in faces}
+        >>> out = person_disjoint_scene_split(faces, ids)
+        >>> len({out[("train", f"a{i}.jpg")] for i in range(3)})
+        1
+    """
+    items = []
+    for key, labels in faces.items():
+        identity = identities[key]
+        group = f"{key[0]}/{key[1]}" if identity == "one-off" else identity
+        items.append(SplitItem(f"{key[0]}/{key[1]}", group, tuple(labels)))
+    assignment = split_groups(items, ratios, seed=seed)
+    return {key: assignment[f"{key[0]}/{key[1]}"] for key in faces}
+
+
+def build_person_disjoint_scenes(scene_root: Path, out: Path, *, reviews: dict[str, Path] | None = None,
+                                 identities: Path | None = None, seed: int = 0,
+                                 ratios: tuple[float, float, float] = (0.6, 0.2, 0.2),
+                                 mirror_train: bool = True) -> dict:
+    """Real scenes with by-eye labels, re-split so that no person is in two of train, val and test.
+
+    The export's own splits share people (session 27), so a model trained on its ``train/`` is
+    scored on the same people in ``valid/`` and ``test/``. Here every face of ``train/``,
+    ``valid/`` and ``test/`` takes its label from the by-eye reviews (``unusable`` faces are
+    painted) and every picture with a usable face goes where :func:`person_disjoint_scene_split`
+    puts its identity; pictures without one stay in their export split. Train pictures get a
+    mirrored copy, as in :func:`build_real_scenes`. Writes ``out/{train,val,test}`` and a
+    ``data.yaml`` whose ``test`` is the person-disjoint real-scene test set.
+
+    Example:
+        >>> # build_person_disjoint_scenes(Path("../shared/data/faces-in-scenes"),
+        >>> #                              Path("datasets/real-scenes-by-person"))
+    """
+    reviews = reviews or {"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV, "test": REVIEW_CSV}
+    identities = identities or SCENE_IDENTITIES_CSV
+    export_split = {"train": "train", "valid": "val", "test": "test"}
+    read = {folder: read_review(path) for folder, path in reviews.items()}
+    if set(read) != set(export_split):
+        raise DatasetError(scene_root, f"expected reviews of train, valid and test, got {sorted(read)}")
+    faces: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+    for folder, review in read.items():
+        for (image, _), label in sorted(review.items()):
+            if label != "unusable":
+                faces[(folder, image)].append(label)
+    ids = read_identities(identities)
+    missing = sorted(key for key in faces if key not in ids)
+    if missing:
+        raise DatasetError(identities, f"no identity for {len(missing)} pictures with usable faces, "
+                                       f"e.g. {missing[0][0]}/{missing[0][1]}")
+    where = person_disjoint_scene_split(dict(faces), ids, seed=seed, ratios=ratios)
+    report: dict = {"source": str(scene_root), "reviews": {k: str(v) for k, v in reviews.items()},
+                    "identities": str(identities), "seed": seed, "ratios": list(ratios), "splits": {},
+                    "identities_per_split": {}}
+    with atomic_dir(out) as tmp:
+        writers = {split: _SplitWriter(tmp / split) for split in ("train", "val", "test")}
+        painted: collections.Counter = collections.Counter()
+        people: dict[str, set[str]] = collections.defaultdict(set)
+        for folder, split in export_split.items():
+            scene_dir = scene_root / folder
+            if not (scene_dir / "images").is_dir():
+                raise DatasetError(scene_dir, "expected an images/ folder of a one-class face export")
+            for img_path in tqdm(list_images(scene_dir / "images"), desc=f"scenes {folder}", unit="img"):
+                img, xyxy = _scene_faces(scene_dir, img_path)
+                classes = [_reviewed_class(read[folder], reviews[folder], img_path.name, i) for i in range(len(xyxy))]
+                target = where.get((folder, img_path.name), split)
+                if (folder, img_path.name) in where:
+                    people[target].add(ids[(folder, img_path.name)])
+                # Export names repeat across folders only by accident; the folder keeps stems unique.
+                painted[target] += _write_scene(writers[target], f"{folder}_{img_path.stem}", img, xyxy, classes,
+                                                mirror=target == "train" and mirror_train)
+        for split, writer in writers.items():
+            report["splits"][split] = {**writer.summary(), "painted_faces": painted[split]}
+            report["identities_per_split"][split] = sorted(people[split] - {"one-off"})
+        atomic_write_json(tmp / "real_scenes_report.json", report)
+        (tmp / "data.yaml").write_text(yaml.safe_dump(
+            {"path": str(out.resolve()), "train": "train/images", "val": "val/images", "test": "test/images",
              "names": dict(enumerate(NAMES))}, sort_keys=False))
     return report
 
@@ -697,6 +814,8 @@ REVIEW_CSV = Path(__file__).resolve().parent / "assets" / "scene_test_review.csv
 # rule labelled, 74 % were masked, blurred, tiny or turned away, and of the rest 74 % agreed.
 SCENE_TRAIN_REVIEW_CSV = REVIEW_CSV.with_name("scene_train_review.csv")
 SCENE_VAL_REVIEW_CSV = REVIEW_CSV.with_name("scene_val_review.csv")
+# Who is in which scene picture (by eye, session 27), for splits that keep each person on one side.
+SCENE_IDENTITIES_CSV = REVIEW_CSV.with_name("scene_identities.csv")
 
 
 def _reviewed_class(review: dict[tuple[str, int], str], path: Path, image: str, face: int) -> int | None:

@@ -187,6 +187,140 @@ def test_real_scenes_require_an_images_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_real_scenes_take_a_reviewed_splits_labels_from_the_review(tmp_path: Path) -> None:
+    from detector.labels import read_label_file
+    from detector.recipes import build_real_scenes
+
+    _scene_export(tmp_path / "src")
+    review = tmp_path / "train_review.csv"
+    # The classifier is sure of faces 0 (smile) and 2 (neutral); the reviewer disagrees on both,
+    # labels the unsure face 1, and calls face 3 unusable.
+    review.write_text("# by eye\nimage,face,label\na.jpg,0,neutral\na.jpg,1,smile\na.jpg,2,unusable\n"
+                      "a.jpg,3,unusable\n")
+    clf = _ScriptedClassifier({40: 0.95, 60: 0.5, 30: 0.05, 10: 0.99})
+    report = build_real_scenes(tmp_path / "src", clf, tmp_path / "out", reviews={"train": review})
+    assert report["splits"]["train"] == {"images": 2, "boxes": {"neutral": 2, "smile": 2}, "groups": 1,
+                                         "painted_faces": 2}
+    assert report["reviews"] == {"train": str(review)}
+    rows = read_label_file(tmp_path / "out" / "train" / "labels" / "a.txt")
+    assert [r.class_id for r in rows] == [0, 1]                # the review's classes, not the classifier's
+    assert [r.class_id for r in read_label_file(tmp_path / "out" / "val" / "labels" / "a.txt")] == [1, 0]
+
+
+def test_real_scenes_refuse_a_review_that_misses_a_face(tmp_path: Path) -> None:
+    from detector.recipes import build_real_scenes
+
+    _scene_export(tmp_path / "src")
+    review = tmp_path / "valid_review.csv"
+    review.write_text("image,face,label\na.jpg,0,smile\na.jpg,1,smile\na.jpg,2,neutral\n")
+    with pytest.raises(DatasetError, match="no review for face 3 of a.jpg") as err:
+        build_real_scenes(tmp_path / "src", _ScriptedClassifier({40: 0.95, 60: 0.5, 30: 0.05, 10: 0.99}),
+                          tmp_path / "out", reviews={"valid": review})
+    assert str(review) in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("folder", ["train", "valid"])
+def test_shipped_scene_reviews_cover_every_face(shared: Path, folder: str) -> None:
+    from detector.recipes import SCENE_TRAIN_REVIEW_CSV, SCENE_VAL_REVIEW_CSV, _scene_faces, read_review
+
+    review = read_review({"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV}[folder])
+    scene_dir = shared / "data" / "faces-in-scenes" / folder
+    faces = {(img.name, i) for img in sorted((scene_dir / "images").iterdir())
+             for i in range(len(_scene_faces(scene_dir, img)[1]))}
+    assert set(review) == faces
+    labels = collections.Counter(review.values())
+    assert labels["smile"] > 10 and labels["neutral"] > 50 and labels["unusable"] > labels["neutral"]
+
+
+def test_person_disjoint_scene_split_keeps_each_identity_on_one_side() -> None:
+    from detector.recipes import person_disjoint_scene_split
+
+    faces, ids = {}, {}
+    for person in "abcdefghij":
+        for folder in ("train", "valid", "test"):          # every person in every export folder
+            key = (folder, f"{person}.jpg")
+            faces[key] = ["neutral", "neutral"]
+            ids[key] = person
+    for i in range(10):                                     # the smiles: ten one-off people
+        faces[("test", f"one{i}.jpg")], ids[("test", f"one{i}.jpg")] = ["smile"], "one-off"
+    out = person_disjoint_scene_split(faces, ids, seed=0)
+    for person in "abcdefghij":
+        assert len({split for key, split in out.items() if ids[key] == person}) == 1
+    # One-offs are one group each, so the smiles spread over the splits (6/2/2).
+    smiles = collections.Counter(out[("test", f"one{i}.jpg")] for i in range(10))
+    assert smiles == {"train": 6, "val": 2, "test": 2}
+    assert person_disjoint_scene_split(dict(reversed(list(faces.items()))), ids, seed=0) == out
+    with pytest.raises(KeyError):
+        person_disjoint_scene_split({**faces, ("train", "stranger.jpg"): ["smile"]}, ids)
+
+
+def _reviewed_export(root: Path) -> dict[str, Path]:
+    """The _scene_export pictures, each folder's faces reviewed; plus a picture with no usable face."""
+    import cv2
+    import numpy as np
+
+    _scene_export(root / "src")
+    reviews = {}
+    for folder in ("train", "valid", "test"):
+        cv2.imwrite(str(root / "src" / folder / "images" / "masks.jpg"), np.full((100, 200, 3), 90, np.uint8))
+        (root / "src" / folder / "labels" / "masks.txt").write_text("0 0.5 0.5 0.2 0.4\n")
+        reviews[folder] = root / f"{folder}.csv"
+        reviews[folder].write_text("image,face,label\na.jpg,0,smile\na.jpg,1,neutral\na.jpg,2,unusable\n"
+                                   "a.jpg,3,unusable\nmasks.jpg,0,unusable\n")
+    return reviews
+
+
+def test_person_disjoint_scenes_move_a_persons_pictures_together(tmp_path: Path) -> None:
+    from detector.recipes import build_person_disjoint_scenes
+
+    reviews = _reviewed_export(tmp_path)
+    ids = tmp_path / "ids.csv"
+    # The same person in a.jpg of all three export folders: the three pictures must land in one split.
+    ids.write_text("# who\nsplit,image,identity\ntrain,a.jpg,kim\nvalid,a.jpg,kim\ntest,a.jpg,kim\n")
+    report = build_person_disjoint_scenes(tmp_path / "src", tmp_path / "out", reviews=reviews, identities=ids)
+    out = tmp_path / "out"
+    homes = [split for split in ("train", "val", "test")
+             if any(p.name.endswith("_a.jpg") for p in (out / split / "images").iterdir())]
+    assert len(homes) == 1
+    home = homes[0]
+    assert report["identities_per_split"][home] == ["kim"]
+    copies = 2 if home == "train" else 1                        # train pictures are mirrored
+    assert report["splits"][home]["boxes"] == {"smile": 3 * copies, "neutral": 3 * copies}
+    # Pictures without a usable face stay in their export split, their faces painted.
+    for folder, split in (("train", "train"), ("valid", "val"), ("test", "test")):
+        assert (out / split / "images" / f"{folder}_masks.jpg").is_file()
+        assert (out / split / "labels" / f"{folder}_masks.txt").read_text() == ""
+    assert "test: test/images" in (out / "data.yaml").read_text()
+
+
+def test_person_disjoint_scenes_need_every_usable_picture_identified(tmp_path: Path) -> None:
+    from detector.recipes import build_person_disjoint_scenes
+
+    reviews = _reviewed_export(tmp_path)
+    ids = tmp_path / "ids.csv"
+    ids.write_text("split,image,identity\ntrain,a.jpg,kim\nvalid,a.jpg,kim\n")
+    with pytest.raises(DatasetError, match="no identity for 1 pictures with usable faces, e.g. test/a.jpg") as err:
+        build_person_disjoint_scenes(tmp_path / "src", tmp_path / "out", reviews=reviews, identities=ids)
+    assert str(ids) in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_shipped_identities_cover_every_usable_scene_picture(shared: Path, tmp_path: Path) -> None:
+    import json
+
+    from detector.recipes import build_person_disjoint_scenes
+
+    report = build_person_disjoint_scenes(shared / "data" / "faces-in-scenes", tmp_path / "scenes")
+    people = report["identities_per_split"]
+    assert not set(people["train"]) & set(people["val"]) and not set(people["train"]) & set(people["test"])
+    assert not set(people["val"]) & set(people["test"])
+    for split in ("val", "test"):                               # both classes to score in each
+        assert set(report["splits"][split]["boxes"]) == {"neutral", "smile"}
+    assert json.loads((tmp_path / "scenes" / "real_scenes_report.json").read_text())["seed"] == 0
+
+
 def test_mixed_yaml_lists_folders(tmp_path: Path) -> None:
     import yaml
 

@@ -1060,7 +1060,7 @@ def _has_checkpoint(runs: Path, name: str) -> bool:
 def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs: Path,
                         epochs: int | None = None, threads: int | None = None, width: float | None = None,
                         budget_hours: float | None = None, reviewed_scenes: bool = False,
-                        evaluate: bool = True) -> dict:
+                        person_disjoint_scenes: bool = False, evaluate: bool = True) -> dict:
     """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
 
     1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
@@ -1083,7 +1083,10 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     classifier's measured time left (its ``results.csv`` when an earlier call trained it).
     ``reviewed_scenes`` labels the real scenes by the by-eye reviews (:data:`SCENE_TRAIN_REVIEW_CSV`,
     :data:`SCENE_VAL_REVIEW_CSV`) instead of the classifier, into ``real-scenes-reviewed`` and
-    ``mixed-reviewed.yaml``. ``evaluate=False`` skips step 5 (for a candidate judged on
+    ``mixed-reviewed.yaml``. ``person_disjoint_scenes`` goes further: by-eye labels and a split by
+    person (:func:`build_person_disjoint_scenes`, into ``real-scenes-by-person`` and
+    ``mixed-by-person.yaml``), so no real-scene person is both trained on and validated on.
+    ``evaluate=False`` skips step 5 (for a candidate judged on
     validation before any test set is scored). The
     summary's ``seconds`` gives each stage's training wall time and their ``total`` (what this
     call ran: a stage finished by an earlier call counts 0, a resumed one only its rest).
@@ -1122,10 +1125,14 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
             raise ModelError(classifier.run_dir, str(exc)) from None
         det_args["overrides"] = {**det_args["overrides"], "time": cap1}
         fin_args["overrides"] = {**fin_args["overrides"], "time": cap2}
-    suffix = "-reviewed" if reviewed_scenes else ""
+    scene_root = shared / "data" / "faces-in-scenes"
+    suffix = "-by-person" if person_disjoint_scenes else "-reviewed" if reviewed_scenes else ""
     real = dataset.parent / f"real-scenes{suffix}"
-    reviews = {"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV} if reviewed_scenes else None
-    build_real_scenes(shared / "data" / "faces-in-scenes", cls_best, real, reviews=reviews)
+    if person_disjoint_scenes:
+        build_person_disjoint_scenes(scene_root, real)
+    else:
+        reviews = {"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV} if reviewed_scenes else None
+        build_real_scenes(scene_root, cls_best, real, reviews=reviews)
     mixed = write_mixed_yaml(dataset.parent / f"mixed{suffix}.yaml",
                              [dataset / "train" / "images", real / "train" / "images"],
                              [dataset / "val" / "images", real / "val" / "images"], dataset / "test" / "images")

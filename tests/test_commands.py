@@ -62,3 +62,30 @@ def test_out_of_range_numbers_are_usage_errors(argv: list[str], option: str, mes
     err = capsys.readouterr().err
     assert f"argument {option}" in err and message in err
     assert "Traceback" not in err
+
+
+def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.MonkeyPatch, tmp_path: object,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import detector.recipes as recipes
+
+    seen: dict = {}
+
+    def fake(shared: object, out: object, **kw: object) -> dict:
+        seen.update(kw)
+        return {"seconds": {"total": 60.0}, "weights": str(out), "reports": {}}
+
+    monkeypatch.setattr(recipes, "train_shipped_model", fake)
+    assert main(["ship", "--shared", str(tmp_path), "--width", "0.1875", "--budget-hours", "2",
+                 "--reviewed-scenes"]) == 0
+    assert (seen["width"], seen["budget_hours"], seen["reviewed_scenes"]) == (0.1875, 2.0, True)
+    assert seen["person_disjoint_scenes"] is False
+    assert "training took 1 min" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["--width", "2"], ["--budget-hours", "0"],
+                                  ["--reviewed-scenes", "--person-disjoint-scenes"]])
+def test_ship_refuses_bad_recipe_options(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ship", *argv])
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err

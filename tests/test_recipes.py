@@ -750,6 +750,32 @@ def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: P
     assert calls[0][1] == "yolo11n-cls.yaml" and calls[2][1] == "yolo11n.yaml"
 
 
+@pytest.mark.parametrize(("options", "builder", "folder"), [
+    ({}, "build_real_scenes", "real-scenes"),
+    ({"reviewed_scenes": True}, "build_real_scenes", "real-scenes-reviewed"),
+    ({"person_disjoint_scenes": True}, "build_person_disjoint_scenes", "real-scenes-by-person"),
+])
+def test_train_shipped_model_builds_the_real_scenes_it_is_asked_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict, builder: str, folder: str) -> None:
+    import detector.recipes as recipes
+
+    dataset, calls, kwargs = _fake_recipe(tmp_path, monkeypatch)
+    built: list[tuple[str, Path, object]] = []
+    monkeypatch.setattr(recipes, "build_real_scenes",
+                        lambda src, cls, out, **kw: built.append(("build_real_scenes", out, kw.get("reviews"))))
+    monkeypatch.setattr(recipes, "build_person_disjoint_scenes",
+                        lambda src, out, **kw: built.append(("build_person_disjoint_scenes", out, None)))
+    recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                evaluate=False, **options)
+    assert [(b[0], b[1].name) for b in built] == [(builder, folder)]
+    if options.get("reviewed_scenes"):
+        assert built[0][2] == {"train": recipes.SCENE_TRAIN_REVIEW_CSV, "valid": recipes.SCENE_VAL_REVIEW_CSV}
+    mixed = dataset.parent / f"mixed{folder.removeprefix('real-scenes')}.yaml"
+    assert f"{folder}/train/images" in mixed.read_text() and f"{folder}/val/images" in mixed.read_text()
+    assert ("tag", "human") in calls          # evaluate=False still tags and copies the weights
+    assert (tmp_path / "out.pt").read_bytes() == b"finetune"
+
+
 def test_train_shipped_model_at_another_width_fits_its_budget(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import detector.recipes as recipes

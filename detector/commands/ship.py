@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from detector.commands import fraction, positive_float
 from detector.paths import DATASETS_DIR, DEFAULT_WEIGHTS, RUNS_DIR, shared_dir
 
 HELP = "rebuild the shipped smile/neutral detector end to end (data recipe, classifier, detector, eval)"
@@ -22,12 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for every training (default: the recipe's 2; measure with "
                              "`exprdet bench-train`)")
-    parser.add_argument("--width", type=float, default=None,
+    parser.add_argument("--width", type=fraction, default=None,
                         help="YOLO11 width for the classifier and the detector (default: yolo11n's 0.25; "
                              "session 26 tried 0.3125, session 27 0.1875)")
-    parser.add_argument("--budget-hours", type=float, default=None,
+    parser.add_argument("--budget-hours", type=positive_float, default=None,
                         help="fit the two detector stages into this total training time, classifier included "
                              "(caps computed from the classifier's measured time; default: the recipe's fixed caps)")
+    scenes = parser.add_mutually_exclusive_group()
+    scenes.add_argument("--reviewed-scenes", action="store_true",
+                        help="label the real scenes by the by-eye reviews in detector/assets instead of the "
+                             "classifier (session 27)")
+    scenes.add_argument("--person-disjoint-scenes", action="store_true",
+                        help="by-eye labels and the real scenes re-split so that no person is in two splits")
     parser.add_argument("--data-only", action="store_true", help="only build the dataset")
     parser.add_argument("--eval-only", action="store_true",
                         help="only score --out (and the classifier beside it) on the test sets: photos, "
@@ -53,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"reports: {args.runs}/eval_*")
         return 0
     summary = train_shipped_model(shared, args.out, dataset=args.dataset, runs=args.runs, epochs=args.epochs,
-                                  threads=args.threads, width=args.width, budget_hours=args.budget_hours)
+                                  threads=args.threads, width=args.width, budget_hours=args.budget_hours,
+                                  reviewed_scenes=args.reviewed_scenes,
+                                  person_disjoint_scenes=args.person_disjoint_scenes)
     print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))
     print(f"training took {summary['seconds']['total'] / 60:.0f} min in this call "
           f"(classifier, detector, warm restart; per stage in 'seconds' above)")

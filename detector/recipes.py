@@ -28,6 +28,7 @@ import collections
 import csv
 import json
 import random
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -669,7 +670,7 @@ def read_identities(path: Path) -> dict[tuple[str, str], str]:
     Example:
         >>> ids = read_identities(SCENE_IDENTITIES_CSV)
         >>> ids[("test", "IMG_4921-2_mp4-103_jpg.rf.a9b7f68eb84f0ffee9bdc886e5557cd1.jpg")]
-        'kap'
+        'mohamed'
     """
     if not path.is_file():
         raise DatasetError(path, "identity file not found")
@@ -682,32 +683,65 @@ def read_identities(path: Path) -> dict[tuple[str, str], str]:
     return out
 
 
+def scene_source_video(image: str) -> str | None:
+    """The video an exported frame was cut from (``<video>_mp4-<frame>...``), or None for a photo.
+
+    Roboflow names a video's frames ``<video>_<ext>-<frame index>`` before its own ``_jpg.rf.<hash>``.
+
+    Example:
+        >>> scene_source_video("gravitate-faces_mp4-143_jpg.rf.2fb8124dad3e2f6c4dc6ef7788c481a5.jpg")
+        'gravitate-faces'
+        >>> scene_source_video("Mohamed-Image-from-iOS_MOV-8_jpg.jpg")
+        'Mohamed-Image-from-iOS'
+        >>> scene_source_video("istockphoto-1270066655-612x612_jpg.rf.5998.jpg") is None
+        True
+    """
+    match = re.match(r"(.+?)_(?:mp4|mov|avi|webm)-\d+_", image, flags=re.IGNORECASE)
+    return match.group(1) if match else None
+
+
 def person_disjoint_scene_split(faces: dict[tuple[str, str], list[str]], identities: dict[tuple[str, str], str],
                                 seed: int = 0, ratios: tuple[float, float, float] = (0.6, 0.2, 0.2)
                                 ) -> dict[tuple[str, str], str]:
-    """Assign scene pictures with usable faces to train/val/test so that no identity straddles two.
+    """Assign scene pictures with usable faces to train/val/test so that no person or video straddles two.
 
-    ``faces`` maps ``(export folder, image)`` to its usable faces' labels; a ``one-off`` identity
-    is its own group. Groups are split by :func:`detector.split.split_groups` (stratified by
-    class, largest first, deterministic for a seed).
+    ``faces`` maps ``(export folder, image)`` to its usable faces' labels. Pictures are one group
+    when they share an identity (``one-off`` shares with nobody) or a source video
+    (:func:`scene_source_video`), transitively; groups are split by
+    :func:`detector.split.split_groups` (stratified by class, largest first, deterministic for a seed).
 
     Raises:
         KeyError: A picture with usable faces has no identity.
 
     Example:
-        >>> faces = {("train", f"{p}{i}.jpg"): ["smile" if p == "b" else "neutral"] for p in "abcde" for i in range(3)}
-        >>> ids = {key: key[1][0] for key in faces}
-        >>> out = person_disjoint_scene_split(faces, ids)
+        >>> faces = {("train", f"{p}{i}.jpg"): ["smile" if p in "bd" else "neutral"] for p in "abcde" for i in range(3)}
+        >>> out = person_disjoint_scene_split(faces, {key: key[1][0] for key in faces})
         >>> len({out[("train", f"a{i}.jpg")] for i in range(3)})
         1
     """
-    items = []
-    for key, labels in faces.items():
+    keys = sorted(faces)
+    parent = {key: key for key in keys}
+
+    def root(key: tuple[str, str]) -> tuple[str, str]:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    first: dict[tuple[str, str], tuple[str, str]] = {}
+    for key in keys:
         identity = identities[key]
-        group = f"{key[0]}/{key[1]}" if identity == "one-off" else identity
-        items.append(SplitItem(f"{key[0]}/{key[1]}", group, tuple(labels)))
+        links = [("video", video)] if (video := scene_source_video(key[1])) else []
+        if identity != "one-off":
+            links.append(("identity", identity))
+        for link in links:
+            if link in first:
+                parent[root(key)] = root(first[link])
+            else:
+                first[link] = key
+    items = [SplitItem(f"{key[0]}/{key[1]}", "/".join(root(key)), tuple(faces[key])) for key in keys]
     assignment = split_groups(items, ratios, seed=seed)
-    return {key: assignment[f"{key[0]}/{key[1]}"] for key in faces}
+    return {key: assignment[f"{key[0]}/{key[1]}"] for key in keys}
 
 
 def build_person_disjoint_scenes(scene_root: Path, out: Path, *, reviews: dict[str, Path] | None = None,

@@ -255,6 +255,37 @@ def test_person_disjoint_scene_split_keeps_each_identity_on_one_side() -> None:
         person_disjoint_scene_split({**faces, ("train", "stranger.jpg"): ["smile"]}, ids)
 
 
+@pytest.mark.parametrize(("image", "video"), [
+    ("gravitate-faces_mp4-143_jpg.rf.2fb8124dad3e2f6c4dc6ef7788c481a5.jpg", "gravitate-faces"),
+    ("Mohamed-Image-from-iOS_MOV-8_jpg.jpg", "Mohamed-Image-from-iOS"),
+    ("mo-justin-mask-NoMask_mov-10_jpg.jpg", "mo-justin-mask-NoMask"),
+    ("Screen-Recording-2021-12-09-at-1_03_04-PM_mov-3_jpg.rf.835b.jpg", "Screen-Recording-2021-12-09-at-1_03_04-PM"),
+    ("istockphoto-1270066655-612x612_jpg.rf.5998.jpg", None),
+    ("mask-wearing-1632931935444_png_jpg.jpg", None),
+    ("movie_poster_jpg.jpg", None),
+])
+def test_scene_source_video(image: str, video: str | None) -> None:
+    from detector.recipes import scene_source_video
+
+    assert scene_source_video(image) == video
+
+
+def test_person_disjoint_scene_split_keeps_a_videos_frames_together() -> None:
+    from detector.recipes import person_disjoint_scene_split
+
+    # A video whose frames were given two names (one by mistake) and a photo linked to one of them:
+    # all of it is one group, whatever the names say.
+    faces = {("train", "call_mp4-1_jpg.jpg"): ["smile"], ("test", "call_mp4-2_jpg.rf.x.jpg"): ["neutral"],
+             ("valid", "headshot_png.jpg"): ["smile"]}
+    ids = {("train", "call_mp4-1_jpg.jpg"): "ann", ("test", "call_mp4-2_jpg.rf.x.jpg"): "bob",
+           ("valid", "headshot_png.jpg"): "bob"}
+    for i in range(12):                                       # other people, to fill the splits
+        faces[("train", f"p{i}.jpg")], ids[("train", f"p{i}.jpg")] = ["smile", "neutral"], "one-off"
+    out = person_disjoint_scene_split(faces, ids, seed=0)
+    assert len({out[key] for key in list(faces)[:3]}) == 1
+    assert set(out.values()) == {"train", "val", "test"}
+
+
 def _reviewed_export(root: Path) -> dict[str, Path]:
     """The _scene_export pictures, each folder's faces reviewed; plus a picture with no usable face."""
     import cv2

@@ -7,8 +7,8 @@ Run from the project root:
     python docs/experiments/scene_people.py runs/ship21/eval-v9/eval_test_real_scenes
 
 Reads the by-eye reviews and identities in ``detector/assets``. With an ``exprdet eval`` folder of the
-real-scene test set (``datasets/scene-test``), it counts the test faces whose person has frames in
-the export's train/ ("seen") or not, and the report's wrong and missed faces (``mistakes.csv``) among each.
+real-scene test set (``datasets/scene-test``), it counts the test faces whose person (or video) has
+frames in the export's train/ ("seen") or not, and the report's wrong and missed faces (``mistakes.csv``) among each.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from detector.recipes import (
     SCENE_VAL_REVIEW_CSV,
     read_identities,
     read_review,
+    scene_source_video,
 )
 
 REVIEWS = {"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV, "test": REVIEW_CSV}
@@ -45,9 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {person} | " + " | ".join(str(counts[f"{f} {c}"]) for f in REVIEWS for c in ("neutral", "smile"))
               + " |")
     trained = {person for (folder, _), person in ids.items() if folder == "train"} - {"one-off"}
+    videos = {scene_source_video(image) for folder, image in ids if folder == "train"} - {None}
 
     def seen(image: str) -> str:
-        return "seen" if ids[("test", image)] in trained else "unseen"
+        known = ids[("test", image)] in trained or scene_source_video(image) in videos
+        return "seen" if known else "unseen"
 
     faces = collections.Counter(seen(image) for image, _ in usable["test"])
     print(f"\ntest faces of people with frames in train/: {faces['seen']}, of other people: {faces['unseen']}")

@@ -1014,7 +1014,7 @@ def yolo11_yamls(width: float, out_dir: Path, *, depth: float = 0.5) -> tuple[Pa
     """Write YOLO11 detector and classifier yamls with two classes at one width; return their paths.
 
     The same width for both, so the classifier's backbone loads into the detector. YOLO11n is
-    ``depth=0.5, width=0.25``; session 26 tried 0.3125, session 27 0.1875.
+    ``depth=0.5, width=0.25``; session 26 tried 0.3125 (session 27 started 0.1875, then stopped it).
 
     Example:
         >>> import tempfile

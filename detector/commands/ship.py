@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "`exprdet bench-train`)")
     parser.add_argument("--width", type=fraction, default=None,
                         help="YOLO11 width for the classifier and the detector (default: yolo11n's 0.25; "
-                             "session 26 tried 0.3125, session 27 0.1875)")
+                             "session 26 tried 0.3125; session 27 started 0.1875 and stopped it)")
     parser.add_argument("--budget-hours", type=positive_float, default=None,
                         help="fit the two detector stages into this total training time, classifier included "
                              "(caps computed from the classifier's measured time; default: the recipe's fixed caps)")

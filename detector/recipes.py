@@ -620,9 +620,7 @@ def build_real_scenes(scene_root: Path, classifier: Path | CropClassifier, out: 
                     "reviews": {k: str(v) for k, v in reviews.items()}, "splits": {}}
     with atomic_dir(out) as tmp:
         for split, folder in (("train", "train"), ("val", "valid")):
-            scene_dir = scene_root / folder
-            if not (scene_dir / "images").is_dir():
-                raise DatasetError(scene_dir, "expected an images/ folder of a one-class face export")
+            scene_dir = _export_folder(scene_root, folder)
             review = read_review(reviews[folder]) if folder in reviews else None
             writer = _SplitWriter(tmp / split)
             painted, tiles = 0, []
@@ -642,10 +640,22 @@ def build_real_scenes(scene_root: Path, classifier: Path | CropClassifier, out: 
             _write_sheets(tiles, tmp / "review", prefix=split)
             report["splits"][split] = {**writer.summary(), "painted_faces": painted}
         atomic_write_json(tmp / "real_scenes_report.json", report)
-        (tmp / "data.yaml").write_text(yaml.safe_dump(
-            {"path": str(out.resolve()), "train": "train/images", "val": "val/images", "test": "val/images",
-             "names": dict(enumerate(NAMES))}, sort_keys=False))
+        _write_scene_yaml(tmp, out, train="train", val="val", test="val")
     return report
+
+
+def _export_folder(scene_root: Path, folder: str) -> Path:
+    scene_dir = scene_root / folder
+    if not (scene_dir / "images").is_dir():
+        raise DatasetError(scene_dir, "expected an images/ folder of a one-class face export")
+    return scene_dir
+
+
+def _write_scene_yaml(tmp: Path, out: Path, *, train: str, val: str, test: str) -> None:
+    # Written inside atomic_dir's temporary folder, but pointing at where ``out`` will be.
+    (tmp / "data.yaml").write_text(yaml.safe_dump(
+        {"path": str(out.resolve()), "train": f"{train}/images", "val": f"{val}/images", "test": f"{test}/images",
+         "names": dict(enumerate(NAMES))}, sort_keys=False))
 
 
 def _write_scene(writer: _SplitWriter, stem: str, img: np.ndarray, xyxy: np.ndarray,
@@ -787,9 +797,7 @@ def build_person_disjoint_scenes(scene_root: Path, out: Path, *, reviews: dict[s
         painted: collections.Counter = collections.Counter()
         people: dict[str, set[str]] = collections.defaultdict(set)
         for folder, split in export_split.items():
-            scene_dir = scene_root / folder
-            if not (scene_dir / "images").is_dir():
-                raise DatasetError(scene_dir, "expected an images/ folder of a one-class face export")
+            scene_dir = _export_folder(scene_root, folder)
             for img_path in tqdm(list_images(scene_dir / "images"), desc=f"scenes {folder}", unit="img"):
                 img, xyxy = _scene_faces(scene_dir, img_path)
                 classes = [_reviewed_class(read[folder], reviews[folder], img_path.name, i) for i in range(len(xyxy))]
@@ -803,9 +811,7 @@ def build_person_disjoint_scenes(scene_root: Path, out: Path, *, reviews: dict[s
             report["splits"][split] = {**writer.summary(), "painted_faces": painted[split]}
             report["identities_per_split"][split] = sorted(people[split] - {"one-off"})
         atomic_write_json(tmp / "real_scenes_report.json", report)
-        (tmp / "data.yaml").write_text(yaml.safe_dump(
-            {"path": str(out.resolve()), "train": "train/images", "val": "val/images", "test": "test/images",
-             "names": dict(enumerate(NAMES))}, sort_keys=False))
+        _write_scene_yaml(tmp, out, train="train", val="val", test="test")
     return report
 
 
@@ -929,23 +935,13 @@ def build_scene_test(scene_dir: Path, out: Path, review_csv: Path = REVIEW_CSV) 
         writer = _SplitWriter(tmp / "test")
         for img_path in tqdm(list_images(scene_dir / "images"), desc="scene test", unit="img"):
             img, xyxy = _scene_faces(scene_dir, img_path)
-            keep_boxes, keep_cls = [], []
-            for i, box in enumerate(xyxy):
-                cls = _reviewed_class(review, review_csv, img_path.name, i)
-                if cls is None:
-                    paint_box(img, box)
-                    painted += 1
-                else:
-                    keep_boxes.append(box)
-                    keep_cls.append(cls)
-            writer.write(img_path.stem, img, np.asarray(keep_boxes).reshape(-1, 4), np.asarray(keep_cls),
-                         group=img_path.stem)
+            classes = [_reviewed_class(review, review_csv, img_path.name, i) for i in range(len(xyxy))]
+            painted += _write_scene(writer, img_path.stem, img, xyxy, classes, mirror=False)
         report = {"source": str(scene_dir), "review": str(review_csv), "painted_unusable_faces": painted,
                   **writer.summary()}
         atomic_write_json(tmp / "scene_test_report.json", report)
-        (tmp / "data.yaml").write_text(yaml.safe_dump(
-            {"path": str(out.resolve()), "train": "test/images", "val": "test/images", "test": "test/images",
-             "names": dict(enumerate(NAMES))}, sort_keys=False))
+        # train/val point at the test images only because Ultralytics' checks require the keys.
+        _write_scene_yaml(tmp, out, train="test", val="test", test="test")
     return report
 
 
@@ -1133,19 +1129,21 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
 
     from detector.train import tag_box_convention, train, train_classifier, unfreeze_callback
 
-    if width is not None and not 0 < width <= 1:
-        raise ModelError(runs / "cfg", f"a YOLO11 width must be in (0, 1], got {width}")
-    if budget_hours is not None and budget_hours * 3600 <= FINAL_VALIDATION_S:
-        raise ModelError(runs, f"a training budget of {budget_hours} h leaves nothing for the detector")
-    if not (dataset / "data.yaml").is_file():
-        build_smile_neutral_dataset(shared, dataset)
     # ``threads`` replaces the recipe's thread count in every stage.
     with_threads = {} if threads is None else {"threads": threads}
     cls_args = {**CLASSIFIER_ARGS, **with_threads}
     det_args = {**DETECTOR_ARGS, **with_threads}
     fin_args = {**FINETUNE_ARGS, **with_threads}
-    if width is not None:
-        det_args["model"], cls_args["model"] = yolo11_yamls(width, runs / "cfg")
+    # Bad options fail here, before the dataset build and the classifier's ten minutes.
+    try:
+        if width is not None:
+            det_args["model"], cls_args["model"] = yolo11_yamls(width, runs / "cfg")
+        if budget_hours is not None:
+            split_budget(budget_hours * 3600, 0.0)
+    except ValueError as exc:
+        raise ModelError(runs, str(exc)) from None
+    if not (dataset / "data.yaml").is_file():
+        build_smile_neutral_dataset(shared, dataset)
     classifier = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
                                   resume=_has_checkpoint(runs, "classifier"), **cls_args)
     cls_best = classifier.best

@@ -693,6 +693,23 @@ def read_identities(path: Path) -> dict[tuple[str, str], str]:
     return out
 
 
+def usable_scene_faces(reviews: dict[str, dict[tuple[str, int], str]]) -> dict[tuple[str, str], list[str]]:
+    """The labels of the usable faces per picture, ``(export folder, image) -> [label, ...]``, from read reviews.
+
+    Pictures whose faces are all ``unusable`` are left out; labels are in face order.
+
+    Example:
+        >>> usable_scene_faces({"test": {("a.jpg", 1): "smile", ("a.jpg", 0): "neutral", ("b.jpg", 0): "unusable"}})
+        {('test', 'a.jpg'): ['neutral', 'smile']}
+    """
+    faces: dict[tuple[str, str], list[str]] = {}
+    for folder, review in reviews.items():
+        for (image, _), label in sorted(review.items()):
+            if label != "unusable":
+                faces.setdefault((folder, image), []).append(label)
+    return faces
+
+
 def scene_source_video(image: str) -> str | None:
     """The video an exported frame was cut from (``<video>_mp4-<frame>...``), or None for a photo.
 
@@ -772,23 +789,19 @@ def build_person_disjoint_scenes(scene_root: Path, out: Path, *, reviews: dict[s
         >>> # build_person_disjoint_scenes(Path("../shared/data/faces-in-scenes"),
         >>> #                              Path("datasets/real-scenes-by-person"))
     """
-    reviews = reviews or {"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV, "test": REVIEW_CSV}
+    reviews = reviews or SCENE_REVIEWS
     identities = identities or SCENE_IDENTITIES_CSV
     export_split = {"train": "train", "valid": "val", "test": "test"}
     read = {folder: read_review(path) for folder, path in reviews.items()}
     if set(read) != set(export_split):
         raise DatasetError(scene_root, f"expected reviews of train, valid and test, got {sorted(read)}")
-    faces: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
-    for folder, review in read.items():
-        for (image, _), label in sorted(review.items()):
-            if label != "unusable":
-                faces[(folder, image)].append(label)
+    faces = usable_scene_faces(read)
     ids = read_identities(identities)
     missing = sorted(key for key in faces if key not in ids)
     if missing:
         raise DatasetError(identities, f"no identity for {len(missing)} pictures with usable faces, "
                                        f"e.g. {missing[0][0]}/{missing[0][1]}")
-    where = person_disjoint_scene_split(dict(faces), ids, seed=seed, ratios=ratios)
+    where = person_disjoint_scene_split(faces, ids, seed=seed, ratios=ratios)
     report: dict = {"source": str(scene_root), "reviews": {k: str(v) for k, v in reviews.items()},
                     "identities": str(identities), "seed": seed, "ratios": list(ratios), "splits": {},
                     "identities_per_split": {}}
@@ -856,6 +869,8 @@ SCENE_TRAIN_REVIEW_CSV = REVIEW_CSV.with_name("scene_train_review.csv")
 SCENE_VAL_REVIEW_CSV = REVIEW_CSV.with_name("scene_val_review.csv")
 # Who is in which scene picture (by eye, session 27), for splits that keep each person on one side.
 SCENE_IDENTITIES_CSV = REVIEW_CSV.with_name("scene_identities.csv")
+# The by-eye review of each faces-in-scenes export folder.
+SCENE_REVIEWS = {"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV, "test": REVIEW_CSV}
 
 
 def _reviewed_class(review: dict[tuple[str, int], str], path: Path, image: str, face: int) -> int | None:

@@ -19,32 +19,27 @@ import sys
 from pathlib import Path
 
 from detector.recipes import (
-    REVIEW_CSV,
     SCENE_IDENTITIES_CSV,
-    SCENE_TRAIN_REVIEW_CSV,
-    SCENE_VAL_REVIEW_CSV,
+    SCENE_REVIEWS,
     read_identities,
     read_review,
     scene_source_video,
+    usable_scene_faces,
 )
-
-REVIEWS = {"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV, "test": REVIEW_CSV}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     ids = read_identities(SCENE_IDENTITIES_CSV)
-    usable = {folder: {key: label for key, label in read_review(path).items() if label != "unusable"}
-              for folder, path in REVIEWS.items()}
+    usable = usable_scene_faces({folder: read_review(path) for folder, path in SCENE_REVIEWS.items()})
     table: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for folder, faces in usable.items():
-        for (image, _), label in faces.items():
-            table[ids[(folder, image)]][f"{folder} {label}"] += 1
-    print("| person | " + " | ".join(f"{f} {c}" for f in REVIEWS for c in ("neutral", "smile")) + " |")
-    print("|---|" + "---:|" * 6)
+    for (folder, image), labels in usable.items():
+        table[ids[(folder, image)]].update(f"{folder} {label}" for label in labels)
+    columns = [f"{f} {c}" for f in SCENE_REVIEWS for c in ("neutral", "smile")]
+    print("| person | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
     for person, counts in sorted(table.items(), key=lambda kv: -sum(kv[1].values())):
-        print(f"| {person} | " + " | ".join(str(counts[f"{f} {c}"]) for f in REVIEWS for c in ("neutral", "smile"))
-              + " |")
+        print(f"| {person} | " + " | ".join(str(counts[c]) for c in columns) + " |")
     trained = {person for (folder, _), person in ids.items() if folder == "train"} - {"one-off"}
     videos = {scene_source_video(image) for folder, image in ids if folder == "train"} - {None}
 
@@ -52,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         known = ids[("test", image)] in trained or scene_source_video(image) in videos
         return "seen" if known else "unseen"
 
-    faces = collections.Counter(seen(image) for image, _ in usable["test"])
+    faces = collections.Counter(seen(image) for (folder, image), labels in usable.items() if folder == "test"
+                                for _ in labels)
     print(f"\ntest faces of people with frames in train/: {faces['seen']}, of other people: {faces['unseen']}")
     for folder in args:
         bad: collections.Counter = collections.Counter()

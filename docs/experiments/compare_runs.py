@@ -4,12 +4,12 @@ Run from the project root after scoring each run with the validation sets of the
 section "Session 24" and, since session 27, the by-eye real-scene faces (folders
 ``runs/val/<tag>-<set>``):
 
-    python docs/experiments/compare_runs.py v9 b25 b21 b22 b23 b24 b26 b28
+    python docs/experiments/compare_runs.py v9 b25 b21 b22 b23 b24 b26 b28 b29
 
 Prints the share of faces right per set and run, the per-class share on the photos shrunk to 64 px
 and on the by-eye real scenes, and, when v9, b25, b21 and b22 are all scored, rule 1 (the mean of the
 small-colour-crop arm's two seeds against the mean of the shipped recipe's two runs, with session
-22's margins) and rule 2; when b28 is scored, session 27's rule for it.
+22's margins) and rule 2; when b28 or b29 is scored, the rule written for it (sessions 27, 28).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-SETS = ["photos", "small", "comps", "real", "shrunk64", "fer", "sceneval"]
+SETS = ["photos", "small", "comps", "real", "shrunk64", "fer", "sceneval", "personval"]
 # (set, quantity, margin): session 22's criteria (runs/b21/PLAN.md), applied to two-run means.
 RULE_1 = [("photos", "right", -0.3), ("small", "right", 6.0), ("comps", "right", -1.5), ("real", "right", -2.0),
           ("shrunk64", "neutral", -2.0), ("shrunk64", "smile", -2.0)]
@@ -28,6 +28,9 @@ RULE_2 = {"photos": 93.0, "comps": 70.5, "real": 46.7, "small": 74.8, "fer": 47.
 RULE_B28 = [("sceneval", "right", "+", 3.0), ("photos", "right", "+", -0.7), ("small", "right", "=", 73.5),
             ("comps", "right", "=", 70.35), ("shrunk64", "neutral", "=", 90.05), ("shrunk64", "smile", "=", 92.3),
             ("fer", "right", "=", 47.35)]
+# Session 27/28 (runs/b29/PLAN.md): b28's thresholds on the other sets, and at least the recipe's mean on
+# the person-disjoint real-scene val split (whose people v9 and b25 trained on; b29 did not).
+RULE_B29 = [("personval", "right", "+", 0.0)] + [r for r in RULE_B28 if r[0] != "sceneval"]
 
 
 def _load(tag: str, name: str) -> dict[str, float] | None:
@@ -46,23 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     tags = (sys.argv[1:] if argv is None else argv) or ["v9", "b25", "b21", "b22", "b23", "b24"]
     val = {t: {s: _load(t, s) for s in SETS} for t in tags}
     print("| set | " + " | ".join(tags) + " |\n|---|" + "---|" * len(tags))
-    rows = [(s, "right") for s in SETS] + [("shrunk64", "neutral"), ("shrunk64", "smile"),
-                                            ("sceneval", "neutral"), ("sceneval", "smile")]
+    rows = [(s, "right") for s in SETS] + [(s, k) for s in ("shrunk64", "sceneval", "personval")
+                                            for k in ("neutral", "smile")]
     for s, k in rows:
         cells = [f"{val[t][s][k]:.1f}" if val[t][s] else "-" for t in tags]
         print(f"| {s} {k} % | " + " | ".join(cells) + " |")
     def mean(runs: list[str], s: str, k: str) -> float:
         return sum(val[t][s][k] for t in runs) / len(runs)
 
-    if all(t in val and all(val[t][s] for s, *_ in RULE_B28) for t in ["v9", "b25", "b28"]):
+    for name, candidate, rule in [("session 27 rule", "b28", RULE_B28), ("session 28 rule", "b29", RULE_B29)]:
+        if not all(t in val and all(val[t][s] for s, *_ in rule) for t in ["v9", "b25", candidate]):
+            continue
         passed_all = True
-        print("\nsession 27 rule (b28 against the recipe's v9+b25):")
-        for s, k, kind, value in RULE_B28:
+        print(f"\n{name} ({candidate} against the recipe's v9+b25):")
+        for s, k, kind, value in rule:
             need = mean(["v9", "b25"], s, k) + value if kind == "+" else value
-            passed = val["b28"][s][k] >= need
+            passed = val[candidate][s][k] >= need
             passed_all &= passed
-            print(f"  {s} {k}: {val['b28'][s][k]:.2f} vs {need:.2f} -> {'pass' if passed else 'FAIL'}")
-        print("session 27 rule:", "PASS" if passed_all else "fails")
+            print(f"  {s} {k}: {val[candidate][s][k]:.2f} vs {need:.2f} -> {'pass' if passed else 'FAIL'}")
+        print(f"{name}:", "PASS" if passed_all else "fails")
     if not all(t in val and all(val[t][s] for s, _, _ in RULE_1) for t in ["v9", "b25", "b21", "b22"]):
         return 0
 

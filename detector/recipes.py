@@ -1241,18 +1241,30 @@ def shipped_test_sets(shared: Path, dataset: Path) -> tuple[list[tuple[str, Path
     """The recipe's test sets as ``(label, data.yaml)`` pairs, building the ones made from ``shared``.
 
     Returns the sets and, for each set that cannot be built here, a sentence saying which and why
-    (FER2013 is optional in ``shared``; without it the "other people" set is left out and said so).
+    (FER2013 is optional in ``shared``; without it the "other people" set is left out and said so;
+    so is the person-disjoint real-scene set without ``faces-in-scenes/train`` and ``valid``).
 
     Example:
         >>> # sets, skipped = shipped_test_sets(Path("../shared"), Path("datasets/smile-neutral-scenes"))
         >>> # [label for label, _ in sets]
-        >>> # ['test_photos', 'test_composites', 'test_real_scenes', 'test_other_people']
+        >>> # ['test_photos', 'test_composites', 'test_real_scenes', 'test_real_scenes_by_person',
+        >>> #  'test_other_people']
     """
+    scene_root = shared / "data" / "faces-in-scenes"
     scene_test = dataset.parent / "scene-test"
-    build_scene_test(shared / "data" / "faces-in-scenes" / "test", scene_test)
+    build_scene_test(scene_root / "test", scene_test)
     sets = [("test_photos", dataset / "data_crops.yaml"), ("test_composites", dataset / "data.yaml"),
             ("test_real_scenes", scene_test / "data.yaml")]
     skipped: list[str] = []
+    # The export's test/ shares its people with train/ (session 27); the person-disjoint re-split
+    # needs all three folders, since its test people come from each of them.
+    absent = [folder for folder in ("train", "valid") if not (scene_root / folder / "images").is_dir()]
+    if absent:
+        skipped.append(f"real scenes, person-disjoint split: {scene_root / absent[0] / 'images'} not found")
+    else:
+        by_person = dataset.parent / "real-scenes-by-person"
+        build_person_disjoint_scenes(scene_root, by_person)
+        sets.append(("test_real_scenes_by_person", by_person / "data.yaml"))
     fer = shared / "data" / "fer2013"
     if fer.is_dir():
         sets.append(("test_other_people", build_other_people_test(fer, dataset.parent / "other-people-test")))
@@ -1267,8 +1279,10 @@ def evaluate_shipped_model(shared: Path, weights: Path, classifier: Path, *, dat
 
     The composites of test people in unseen scenes (``dataset/data.yaml``), the test people's
     photos (``dataset/data_crops.yaml``), the real scenes of ``faces-in-scenes/test`` with
-    by-eye labels (rebuilt into ``<dataset parent>/scene-test``) and, when ``shared`` has
-    FER2013, other people's faces (:func:`build_other_people_test`, ``<dataset
+    by-eye labels (rebuilt into ``<dataset parent>/scene-test``), the test split of the
+    person-disjoint real scenes (:func:`build_person_disjoint_scenes`, ``<dataset
+    parent>/real-scenes-by-person``; fair only for a model trained on that split's train) and, when
+    ``shared`` has FER2013, other people's faces (:func:`build_other_people_test`, ``<dataset
     parent>/other-people-test``). Each report folder is
     ``runs/eval_<set>[_classifier]``; ``runs/eval_summary.md`` is the table of them all.
 

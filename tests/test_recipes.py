@@ -398,15 +398,16 @@ def test_evaluate_shipped_model_needs_the_built_dataset(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
-def _shared_with_two_scene_tests(shared: Path, root: Path) -> Path:
+def _shared_with_two_scene_tests(shared: Path, root: Path, folders: tuple[str, ...] = ("test",)) -> Path:
     # Two reviewed pictures of the real scene test are enough to build it; all 145 take ~30 s.
-    src = shared / "data" / "faces-in-scenes" / "test"
-    dst = root / "data" / "faces-in-scenes" / "test"
-    for sub in ("images", "labels"):
-        (dst / sub).mkdir(parents=True)
-    for img in sorted((src / "images").iterdir())[:2]:
-        shutil.copy(img, dst / "images" / img.name)
-        shutil.copy(src / "labels" / f"{img.stem}.txt", dst / "labels" / f"{img.stem}.txt")
+    for folder in folders:
+        src = shared / "data" / "faces-in-scenes" / folder
+        dst = root / "data" / "faces-in-scenes" / folder
+        for sub in ("images", "labels"):
+            (dst / sub).mkdir(parents=True)
+        for img in sorted((src / "images").iterdir())[:2]:
+            shutil.copy(img, dst / "images" / img.name)
+            shutil.copy(src / "labels" / f"{img.stem}.txt", dst / "labels" / f"{img.stem}.txt")
     return root
 
 
@@ -416,7 +417,9 @@ def test_shipped_test_sets_say_when_fer2013_is_missing(shared: Path, tmp_path: P
     no_fer = _shared_with_two_scene_tests(shared, tmp_path / "shared")
     sets, skipped = shipped_test_sets(no_fer, tmp_path / "datasets" / "smile-neutral-scenes")
     assert [label for label, _ in sets] == ["test_photos", "test_composites", "test_real_scenes"]
-    assert len(skipped) == 1 and "other people" in skipped[0] and str(no_fer / "data" / "fer2013") in skipped[0]
+    assert len(skipped) == 2 and "person-disjoint" in skipped[0] and "other people" in skipped[1]
+    assert str(no_fer / "data" / "faces-in-scenes" / "train" / "images") in skipped[0]
+    assert str(no_fer / "data" / "fer2013") in skipped[1]
     assert (tmp_path / "datasets" / "scene-test" / "data.yaml").is_file()
     assert len(list((tmp_path / "datasets" / "scene-test" / "test" / "images").iterdir())) == 2
 
@@ -425,7 +428,23 @@ def test_shipped_test_sets_say_when_fer2013_is_missing(shared: Path, tmp_path: P
         (with_fer / "data" / "fer2013" / "test" / cls).mkdir(parents=True)
         cv2.imwrite(str(with_fer / "data" / "fer2013" / "test" / cls / "a.jpg"), np.zeros((48, 48), np.uint8))
     sets, skipped = shipped_test_sets(with_fer, tmp_path / "datasets" / "smile-neutral-scenes")
-    assert [label for label, _ in sets][-1] == "test_other_people" and skipped == []
+    assert [label for label, _ in sets][-1] == "test_other_people" and len(skipped) == 1
+
+
+def test_shipped_test_sets_add_the_person_disjoint_real_scenes(shared: Path, tmp_path: Path) -> None:
+    from detector.recipes import shipped_test_sets
+
+    root = _shared_with_two_scene_tests(shared, tmp_path / "shared", folders=("train", "valid", "test"))
+    sets, skipped = shipped_test_sets(root, tmp_path / "datasets" / "smile-neutral-scenes")
+    assert [label for label, _ in sets] == ["test_photos", "test_composites", "test_real_scenes",
+                                            "test_real_scenes_by_person"]
+    assert sets[3][1] == tmp_path / "datasets" / "real-scenes-by-person" / "data.yaml"
+    report = json.loads((sets[3][1].parent / "real_scenes_report.json").read_text())
+    # Six pictures in, each written once (train ones twice: mirrored), and no person on two sides.
+    images = {split: report["splits"][split]["images"] for split in ("train", "val", "test")}
+    assert images["val"] + images["test"] + images["train"] // 2 == 6
+    people = report["identities_per_split"]
+    assert not set(people["train"]) & set(people["test"]) and not set(people["val"]) & set(people["test"])
 
 
 def test_review_sheets_number_every_face(shared: Path, tmp_path: Path) -> None:

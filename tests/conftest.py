@@ -82,6 +82,15 @@ def scene_test(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return root, build_scene_test(shared / "data" / "faces-in-scenes" / "test", root)
 
 
+@pytest.fixture(scope="session")
+def scenes_by_person(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The person-disjoint real scenes built once: ``(root, build report)``; read it, never write."""
+    from detector.recipes import build_person_disjoint_scenes
+
+    root = tmp_path_factory.mktemp("scenes-by-person") / "scenes"
+    return root, build_person_disjoint_scenes(shared / "data" / "faces-in-scenes", root)
+
+
 class FakeDetector:
     """A model stand-in: ``fn(frame_index, frame) -> Detections`` per frame, ids 1..n when tracking.
 

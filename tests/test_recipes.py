@@ -338,18 +338,16 @@ def test_person_disjoint_scenes_need_every_usable_picture_identified(tmp_path: P
 
 
 @pytest.mark.slow
-def test_shipped_identities_cover_every_usable_scene_picture(shared: Path, tmp_path: Path) -> None:
+def test_shipped_identities_cover_every_usable_scene_picture(scenes_by_person: tuple[Path, dict]) -> None:
     import json
 
-    from detector.recipes import build_person_disjoint_scenes
-
-    report = build_person_disjoint_scenes(shared / "data" / "faces-in-scenes", tmp_path / "scenes")
+    root, report = scenes_by_person
     people = report["identities_per_split"]
     assert not set(people["train"]) & set(people["val"]) and not set(people["train"]) & set(people["test"])
     assert not set(people["val"]) & set(people["test"])
     for split in ("val", "test"):                               # both classes to score in each
         assert set(report["splits"][split]["boxes"]) == {"neutral", "smile"}
-    assert json.loads((tmp_path / "scenes" / "real_scenes_report.json").read_text())["seed"] == 0
+    assert json.loads((root / "real_scenes_report.json").read_text())["seed"] == 0
 
 
 def test_mixed_yaml_lists_folders(tmp_path: Path) -> None:

@@ -1105,7 +1105,8 @@ def _has_checkpoint(runs: Path, name: str) -> bool:
 def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs: Path,
                         epochs: int | None = None, threads: int | None = None, width: float | None = None,
                         budget_hours: float | None = None, reviewed_scenes: bool = False,
-                        person_disjoint_scenes: bool = False, evaluate: bool = True) -> dict:
+                        person_disjoint_scenes: bool = False, evaluate: bool = True,
+                        seed: int | None = None) -> dict:
     """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
 
     1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
@@ -1122,10 +1123,12 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     Re-running with the same ``runs`` continues where a previous run stopped: a finished classifier
     or detector is reused, an interrupted one resumes from its ``last.pt`` with what is left of
     its time cap (:func:`detector.train.keep_time_budget`). ``threads`` (torch
-    threads for every training) defaults to the recipe's 2. ``width`` trains YOLO11 at that width
-    (classifier and detector, :func:`yolo11_yamls`, written to ``runs/cfg``) instead of yolo11n's
-    0.25. ``budget_hours`` replaces the two detector caps by :func:`split_budget` of what the
-    classifier's measured time left (its ``results.csv`` when an earlier call trained it).
+    threads for every training) defaults to the recipe's 2; ``seed`` replaces the recipe's 0 in every
+    training (the dataset build keeps its own seed, so two seeds train on the same data). ``width``
+    trains YOLO11 at that width (classifier and detector, :func:`yolo11_yamls`, written to
+    ``runs/cfg``) instead of yolo11n's 0.25. ``budget_hours`` replaces the two detector caps by
+    :func:`split_budget` of what the classifier's measured time left (its ``results.csv`` when an
+    earlier call trained it).
     ``reviewed_scenes`` labels the real scenes by the by-eye reviews (:data:`SCENE_TRAIN_REVIEW_CSV`,
     :data:`SCENE_VAL_REVIEW_CSV`) instead of the classifier, into ``real-scenes-reviewed`` and
     ``mixed-reviewed.yaml``. ``person_disjoint_scenes`` goes further: by-eye labels and a split by
@@ -1144,11 +1147,11 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
 
     from detector.train import tag_box_convention, train, train_classifier, unfreeze_callback
 
-    # ``threads`` replaces the recipe's thread count in every stage.
-    with_threads = {} if threads is None else {"threads": threads}
-    cls_args = {**CLASSIFIER_ARGS, **with_threads}
-    det_args = {**DETECTOR_ARGS, **with_threads}
-    fin_args = {**FINETUNE_ARGS, **with_threads}
+    # ``threads`` and ``seed`` replace the recipe's in every stage.
+    given = {k: v for k, v in (("threads", threads), ("seed", seed)) if v is not None}
+    cls_args = {**CLASSIFIER_ARGS, **given}
+    det_args = {**DETECTOR_ARGS, **given}
+    fin_args = {**FINETUNE_ARGS, **given}
     # Bad options fail here, before the dataset build and the classifier's ten minutes.
     try:
         if width is not None:

@@ -76,8 +76,8 @@ def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(recipes, "train_shipped_model", fake)
     assert main(["ship", "--shared", str(tmp_path), "--width", "0.1875", "--budget-hours", "2",
-                 "--reviewed-scenes"]) == 0
-    assert (seen["width"], seen["budget_hours"], seen["reviewed_scenes"]) == (0.1875, 2.0, True)
+                 "--reviewed-scenes", "--seed", "1"]) == 0
+    assert (seen["width"], seen["budget_hours"], seen["reviewed_scenes"], seen["seed"]) == (0.1875, 2.0, True, 1)
     assert seen["person_disjoint_scenes"] is False
     assert "training took 1 min" in capsys.readouterr().out
 

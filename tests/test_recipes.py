@@ -796,6 +796,18 @@ def test_train_shipped_model_runs_the_stages_in_order_and_times_each(tmp_path: P
     assert (tmp_path / "datasets" / "mixed.yaml").is_file()
     assert kwargs["detector"]["overrides"]["time"] == recipes.DETECTOR_ARGS["overrides"]["time"]
     assert calls[0][1] == "yolo11n-cls.yaml" and calls[2][1] == "yolo11n.yaml"
+    assert {kw["seed"] for kw in kwargs.values()} == {0}
+
+
+def test_train_shipped_model_seeds_every_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+
+    dataset, calls, kwargs = _fake_recipe(tmp_path, monkeypatch)
+    recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                evaluate=False, seed=1, threads=1)
+    assert {name: (kw["seed"], kw["threads"]) for name, kw in kwargs.items()} == {
+        "classifier": (1, 1), "detector": (1, 1), "finetune": (1, 1)}
+    assert recipes.DETECTOR_ARGS["seed"] == 0          # the recipe's own table is left as it was
 
 
 @pytest.mark.parametrize(("options", "builder", "folder"), [

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for every training (default: the recipe's 2; measure with "
                              "`exprdet bench-train`)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of every training (default: the recipe's 0); the dataset build keeps its own")
     parser.add_argument("--width", type=fraction, default=None,
                         help="YOLO11 width for the classifier and the detector (default: yolo11n's 0.25; "
                              "session 26 tried 0.3125; session 27 started 0.1875 and stopped it)")
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     summary = train_shipped_model(shared, args.out, dataset=args.dataset, runs=args.runs, epochs=args.epochs,
                                   threads=args.threads, width=args.width, budget_hours=args.budget_hours,
                                   reviewed_scenes=args.reviewed_scenes,
-                                  person_disjoint_scenes=args.person_disjoint_scenes)
+                                  person_disjoint_scenes=args.person_disjoint_scenes, seed=args.seed)
     print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))
     print(f"training took {summary['seconds']['total'] / 60:.0f} min in this call "
           f"(classifier, detector, warm restart; per stage in 'seconds' above)")

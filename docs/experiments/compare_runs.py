@@ -4,12 +4,12 @@ Run from the project root after scoring each run with the validation sets of the
 section "Session 24" and, since session 27, the by-eye real-scene faces (folders
 ``runs/val/<tag>-<set>``):
 
-    python docs/experiments/compare_runs.py v9 b25 b21 b22 b23 b24 b26 b28 b29
+    python docs/experiments/compare_runs.py v9 b25 b21 b22 b23 b24 b26 b28 b29 b30
 
 Prints the share of faces right per set and run, the per-class share on the photos shrunk to 64 px
 and on the by-eye real scenes, and, when v9, b25, b21 and b22 are all scored, rule 1 (the mean of the
 small-colour-crop arm's two seeds against the mean of the shipped recipe's two runs, with session
-22's margins) and rule 2; when b28 or b29 is scored, the rule written for it (sessions 27, 28).
+22's margins) and rule 2; when b28, b29 or b30 is scored, the rule written for it (sessions 27, 28).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ RULE_B28 = [("sceneval", "right", "+", 3.0), ("photos", "right", "+", -0.7), ("s
 # Session 27/28 (runs/b29/PLAN.md): b28's thresholds on the other sets, and at least the recipe's mean on
 # the person-disjoint real-scene val split (whose people v9 and b25 trained on; b29 did not).
 RULE_B29 = [("personval", "right", "+", 0.0)] + [r for r in RULE_B28 if r[0] != "sceneval"]
+# Session 28 (runs/b30/PLAN.md): b28's recipe judged two runs (b28, b30 = seed 1) against two (v9, b25).
+RULE_B30 = RULE_B28[:1] + [("personval", "right", "+", -1.0)] + RULE_B28[1:]
 
 
 def _load(tag: str, name: str) -> dict[str, float] | None:
@@ -68,6 +70,17 @@ def main(argv: list[str] | None = None) -> int:
             passed_all &= passed
             print(f"  {s} {k}: {val[candidate][s][k]:.2f} vs {need:.2f} -> {'pass' if passed else 'FAIL'}")
         print(f"{name}:", "PASS" if passed_all else "fails")
+    if all(t in val and all(val[t][s] for s, *_ in RULE_B30) for t in ["v9", "b25", "b28", "b30"]):
+        passed_all = True
+        print("\nsession 28 rule (mean of b28 and b30 against the mean of v9 and b25):")
+        for s, k, kind, value in RULE_B30:
+            need = mean(["v9", "b25"], s, k) + value if kind == "+" else value
+            arm = mean(["b28", "b30"], s, k)
+            passed = arm >= need
+            passed_all &= passed
+            print(f"  {s} {k}: {arm:.2f} vs {need:.2f} -> {'pass' if passed else 'FAIL'}")
+        best = max(["b28", "b30"], key=lambda t: val[t]["photos"]["right"])
+        print("session 28 rule for b30:", f"PASS, ship {best} (higher validation photos)" if passed_all else "fails")
     if not all(t in val and all(val[t][s] for s, _, _ in RULE_1) for t in ["v9", "b25", "b21", "b22"]):
         return 0
 

@@ -17,6 +17,7 @@ import csv
 import sys
 from pathlib import Path
 
+from detector.labels import read_label_file
 from detector.recipes import SCENE_IDENTITIES_CSV, read_identities
 
 DATA = Path("datasets/real-scenes-by-person")
@@ -30,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         SCENE_IDENTITIES_CSV).items()}
     faces: collections.Counter = collections.Counter()
     for label in sorted((DATA / split / "labels").glob("*.txt")):
-        for line in label.read_text().splitlines():
-            if line.strip():
-                faces[(by_stem.get(label.stem, "no usable face"), CLASSES[int(line.split()[0])])] += 1
+        for row in read_label_file(label, num_classes=len(CLASSES)):
+            faces[(by_stem.get(label.stem, "no usable face"), CLASSES[row.class_id])] += 1
     people = sorted({p for p, _ in faces}, key=lambda p: -(faces[(p, "neutral")] + faces[(p, "smile")]))
     bad = {}
     for folder in folders:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import hashlib
 import json
 import random
 import re
@@ -651,6 +652,18 @@ def _export_folder(scene_root: Path, folder: str) -> Path:
     return scene_dir
 
 
+def _inputs_sha256(files: list[Path], folders: list[Path], params: dict) -> str:
+    # File contents for the small label files; names and sizes for the image folders, since
+    # hashing a thousand pictures on every scoring run costs more than the rebuild it saves.
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    for path in files:
+        digest.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}".encode())
+    return digest.hexdigest()
+
+
 def _write_scene_yaml(tmp: Path, out: Path, *, train: str, val: str, test: str) -> None:
     # Written inside atomic_dir's temporary folder, but pointing at where ``out`` will be.
     (tmp / "data.yaml").write_text(yaml.safe_dump(
@@ -774,7 +787,7 @@ def person_disjoint_scene_split(faces: dict[tuple[str, str], list[str]], identit
 def build_person_disjoint_scenes(scene_root: Path, out: Path, *, reviews: dict[str, Path] | None = None,
                                  identities: Path | None = None, seed: int = 0,
                                  ratios: tuple[float, float, float] = (0.6, 0.2, 0.2),
-                                 mirror_train: bool = True) -> dict:
+                                 mirror_train: bool = True, reuse: bool = False) -> dict:
     """Real scenes with by-eye labels, re-split so that no person is in two of train, val and test.
 
     The export's own splits share people (session 27), so a model trained on its ``train/`` is
@@ -784,6 +797,11 @@ def build_person_disjoint_scenes(scene_root: Path, out: Path, *, reviews: dict[s
     puts its identity; pictures without one stay in their export split. Train pictures get a
     mirrored copy, as in :func:`build_real_scenes`. Writes ``out/{train,val,test}`` and a
     ``data.yaml`` whose ``test`` is the person-disjoint real-scene test set.
+
+    With ``reuse``, an ``out`` built from the same inputs (the report's ``inputs_sha256``: the
+    reviews, the identities, the export's file names and sizes, seed, ratios, mirroring) is
+    left as it is and its report returned, so scoring does not swap the folder under a
+    training that reads it.
 
     Example:
         >>> # build_person_disjoint_scenes(Path("../shared/data/faces-in-scenes"),
@@ -801,10 +819,18 @@ def build_person_disjoint_scenes(scene_root: Path, out: Path, *, reviews: dict[s
     if missing:
         raise DatasetError(identities, f"no identity for {len(missing)} pictures with usable faces, "
                                        f"e.g. {missing[0][0]}/{missing[0][1]}")
+    fingerprint = _inputs_sha256([*reviews.values(), identities],
+                                 [_export_folder(scene_root, folder) for folder in export_split],
+                                 # "format": raise it when this function's output changes.
+                                 {"seed": seed, "ratios": list(ratios), "mirror_train": mirror_train, "format": 1})
+    if reuse and (out / "real_scenes_report.json").is_file():
+        old = json.loads((out / "real_scenes_report.json").read_text())
+        if old.get("inputs_sha256") == fingerprint:
+            return old
     where = person_disjoint_scene_split(faces, ids, seed=seed, ratios=ratios)
     report: dict = {"source": str(scene_root), "reviews": {k: str(v) for k, v in reviews.items()},
-                    "identities": str(identities), "seed": seed, "ratios": list(ratios), "splits": {},
-                    "identities_per_split": {}}
+                    "identities": str(identities), "seed": seed, "ratios": list(ratios),
+                    "inputs_sha256": fingerprint, "splits": {}, "identities_per_split": {}}
     with atomic_dir(out) as tmp:
         writers = {split: _SplitWriter(tmp / split) for split in ("train", "val", "test")}
         painted: collections.Counter = collections.Counter()
@@ -1266,7 +1292,8 @@ def shipped_test_sets(shared: Path, dataset: Path) -> tuple[list[tuple[str, Path
         skipped.append(f"real scenes, person-disjoint split: {scene_root / absent[0] / 'images'} not found")
     else:
         by_person = dataset.parent / "real-scenes-by-person"
-        build_person_disjoint_scenes(scene_root, by_person)
+        # reuse: a --person-disjoint-scenes training may be reading this folder while a model is scored.
+        build_person_disjoint_scenes(scene_root, by_person, reuse=True)
         sets.append(("test_real_scenes_by_person", by_person / "data.yaml"))
     fer = shared / "data" / "fer2013"
     if fer.is_dir():

@@ -325,6 +325,31 @@ def test_person_disjoint_scenes_move_a_persons_pictures_together(tmp_path: Path)
     assert "test: test/images" in (out / "data.yaml").read_text()
 
 
+def test_person_disjoint_scenes_reuse_a_build_of_the_same_inputs(tmp_path: Path) -> None:
+    from detector.recipes import build_person_disjoint_scenes
+
+    reviews = _reviewed_export(tmp_path)
+    ids = tmp_path / "ids.csv"
+    ids.write_text("split,image,identity\ntrain,a.jpg,kim\nvalid,a.jpg,kim\ntest,a.jpg,kim\n")
+    out = tmp_path / "out"
+    first = build_person_disjoint_scenes(tmp_path / "src", out, reviews=reviews, identities=ids)
+    marker = out / "marker"                 # vanishes if the folder is rebuilt (atomic swap)
+    marker.write_text("")
+    assert build_person_disjoint_scenes(tmp_path / "src", out, reviews=reviews, identities=ids, reuse=True) == first
+    assert marker.is_file()
+    # Without reuse, or with any input changed, the folder is built again.
+    reviews["test"].write_text(reviews["test"].read_text().replace("a.jpg,0,smile", "a.jpg,0,neutral"))
+    second = build_person_disjoint_scenes(tmp_path / "src", out, reviews=reviews, identities=ids, reuse=True)
+    assert not marker.is_file()
+    assert second["inputs_sha256"] != first["inputs_sha256"]
+    marker.write_text("")
+    build_person_disjoint_scenes(tmp_path / "src", out, reviews=reviews, identities=ids, reuse=True, seed=1)
+    assert not marker.is_file()
+    marker.write_text("")
+    build_person_disjoint_scenes(tmp_path / "src", out, reviews=reviews, identities=ids, seed=1)
+    assert not marker.is_file()
+
+
 def test_person_disjoint_scenes_need_every_usable_picture_identified(tmp_path: Path) -> None:
     from detector.recipes import build_person_disjoint_scenes
 

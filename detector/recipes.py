@@ -1132,7 +1132,7 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
                         epochs: int | None = None, threads: int | None = None, width: float | None = None,
                         budget_hours: float | None = None, reviewed_scenes: bool = False,
                         person_disjoint_scenes: bool = False, evaluate: bool = True,
-                        seed: int | None = None) -> dict:
+                        seed: int | None = None, extra_train: tuple[Path, ...] = ()) -> dict:
     """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
 
     1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
@@ -1160,6 +1160,9 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     ``mixed-reviewed.yaml``. ``person_disjoint_scenes`` goes further: by-eye labels and a split by
     person (:func:`build_person_disjoint_scenes`, into ``real-scenes-by-person`` and
     ``mixed-by-person.yaml``), so no real-scene person is both trained on and validated on.
+    ``extra_train`` adds image folders (with ``labels/`` beside them) to both detector stages'
+    training data, in a ``mixed...-extra.yaml`` of its own, for experiments such as session
+    22's small colour crops.
     ``evaluate=False`` skips step 5 (for a candidate judged on
     validation before any test set is scored). The
     summary's ``seconds`` gives each stage's training wall time and their ``total`` (what this
@@ -1186,6 +1189,9 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
             split_budget(budget_hours * 3600, 0.0)
     except ValueError as exc:
         raise ModelError(runs, str(exc)) from None
+    for folder in extra_train:
+        if not folder.is_dir():
+            raise DatasetError(folder, "expected an image folder to add to the detector's training data")
     if not (dataset / "data.yaml").is_file():
         build_smile_neutral_dataset(shared, dataset)
     classifier = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
@@ -1209,8 +1215,9 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     else:
         reviews = {"train": SCENE_TRAIN_REVIEW_CSV, "valid": SCENE_VAL_REVIEW_CSV} if reviewed_scenes else None
         build_real_scenes(scene_root, cls_best, real, reviews=reviews)
-    mixed = write_mixed_yaml(dataset.parent / f"mixed{suffix}.yaml",
-                             [dataset / "train" / "images", real / "train" / "images"],
+    # Its own yaml name, so an experiment never rewrites the mixed.yaml another run trains on.
+    mixed = write_mixed_yaml(dataset.parent / f"mixed{suffix}{'-extra' if extra_train else ''}.yaml",
+                             [dataset / "train" / "images", real / "train" / "images", *extra_train],
                              [dataset / "val" / "images", real / "val" / "images"], dataset / "test" / "images")
     unfreeze = det_args.pop("unfreeze", None)
     callbacks = {"on_train_epoch_start": unfreeze_callback(**unfreeze)} if unfreeze else None

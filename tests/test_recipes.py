@@ -835,6 +835,23 @@ def test_train_shipped_model_seeds_every_training(tmp_path: Path, monkeypatch: p
     assert recipes.DETECTOR_ARGS["seed"] == 0          # the recipe's own table is left as it was
 
 
+def test_train_shipped_model_adds_extra_training_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+
+    dataset, calls, kwargs = _fake_recipe(tmp_path, monkeypatch)
+    with pytest.raises(DatasetError, match="expected an image folder") as err:
+        recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                    evaluate=False, extra_train=(tmp_path / "nowhere",))
+    assert str(tmp_path / "nowhere") in str(err.value) and calls == []      # failed before any training
+    extra = tmp_path / "small" / "train" / "images"
+    extra.mkdir(parents=True)
+    recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                evaluate=False, extra_train=(extra,))
+    text = (dataset.parent / "mixed-extra.yaml").read_text()
+    assert str(extra.resolve()) in text.split("val:")[0]                   # train only, not val
+    assert not (dataset.parent / "mixed.yaml").exists()
+
+
 @pytest.mark.parametrize(("options", "builder", "folder"), [
     ({}, "build_real_scenes", "real-scenes"),
     ({"reviewed_scenes": True}, "build_real_scenes", "real-scenes-reviewed"),

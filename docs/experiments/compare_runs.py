@@ -33,6 +33,8 @@ RULE_B28 = [("sceneval", "right", "+", 3.0), ("photos", "right", "+", -0.7), ("s
 RULE_B29 = [("personval", "right", "+", 0.0)] + [r for r in RULE_B28 if r[0] != "sceneval"]
 # Session 28 (runs/b30/PLAN.md): b28's recipe judged two runs (b28, b30 = seed 1) against two (v9, b25).
 RULE_B30 = RULE_B28[:1] + [("personval", "right", "+", -1.0)] + RULE_B28[1:]
+# Session 29 (runs/b31/PLAN.md): b30's rule on b31 alone (by-eye scenes + small colour crops); if it passes,
+# the same rule on the mean of b31 and b32 (seed 1) decides.
 
 
 def _load(tag: str, name: str) -> dict[str, float] | None:
@@ -61,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Each rule judges the mean of its candidate runs (one run, or two seeds) against v9 and b25's mean.
     for name, arm_runs, rule in [("session 27 rule", ["b28"], RULE_B28), ("session 28 rule", ["b29"], RULE_B29),
-                                 ("session 28 rule for b30", ["b28", "b30"], RULE_B30)]:
+                                 ("session 28 rule for b30", ["b28", "b30"], RULE_B30),
+                                 ("session 29 rule for b31", ["b31"], RULE_B30),
+                                 ("session 29 rule for b31 and b32", ["b31", "b32"], RULE_B30)]:
         if not all(t in val and all(val[t][s] for s, *_ in rule) for t in ["v9", "b25", *arm_runs]):
             continue
         passed_all = True

@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "classifier (session 27)")
     scenes.add_argument("--person-disjoint-scenes", action="store_true",
                         help="by-eye labels and the real scenes re-split so that no person is in two splits")
+    parser.add_argument("--extra-train", type=Path, nargs="+", default=(), metavar="IMAGES",
+                        help="image folders (labels/ beside them) added to both detector stages' training data, "
+                             "e.g. datasets/small-crops/train/images (sessions 22 and 29)")
+    parser.add_argument("--no-eval", action="store_true",
+                        help="train and copy the weights but score no test set (a candidate is judged on "
+                             "validation first; score it later with --eval-only)")
     parser.add_argument("--data-only", action="store_true", help="only build the dataset")
     parser.add_argument("--eval-only", action="store_true",
                         help="only score --out (and the classifier beside it) on the test sets: photos, "
@@ -64,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     summary = train_shipped_model(shared, args.out, dataset=args.dataset, runs=args.runs, epochs=args.epochs,
                                   threads=args.threads, width=args.width, budget_hours=args.budget_hours,
                                   reviewed_scenes=args.reviewed_scenes,
-                                  person_disjoint_scenes=args.person_disjoint_scenes, seed=args.seed)
+                                  person_disjoint_scenes=args.person_disjoint_scenes, seed=args.seed,
+                                  extra_train=tuple(args.extra_train), evaluate=not args.no_eval)
     print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))
     print(f"training took {summary['seconds']['total'] / 60:.0f} min in this call "
           f"(classifier, detector, warm restart; per stage in 'seconds' above)")

@@ -222,6 +222,103 @@ def roboflow_singles(root: Path, mapping: dict[str, str], finder: YuNetFaceFinde
     return out
 
 
+def grid_cell_xyxy(xyxy: np.ndarray, resolution_wh: tuple[int, int], cells: int = 4,
+                   slack: float = 0.02) -> np.ndarray | None:
+    """The cell of a ``cells`` x ``cells`` picture grid that holds a face box, or None if it crosses cells.
+
+    Roboflow's facial-emotion export tiles 16 face crops into a 640x640 picture; a box whose
+    edges leave its centre's cell by more than ``slack`` of the picture is not a grid face.
+
+    Example:
+        >>> grid_cell_xyxy(np.array([20.0, 15, 140, 150]), (640, 640))
+        array([  0.,   0., 160., 160.])
+        >>> grid_cell_xyxy(np.array([100.0, 15, 220, 150]), (640, 640)) is None
+        True
+    """
+    w, h = resolution_wh
+    cw, ch = w / cells, h / cells
+    col = min(int((xyxy[0] + xyxy[2]) / 2 // cw), cells - 1)
+    row = min(int((xyxy[1] + xyxy[3]) / 2 // ch), cells - 1)
+    cell = np.array([col * cw, row * ch, (col + 1) * cw, (row + 1) * ch])
+    tol = np.array([-w, -h, w, h]) * slack
+    inside = (xyxy[:2] >= cell[:2] + tol[:2]).all() and (xyxy[2:] <= cell[2:] + tol[2:]).all()
+    return cell if inside else None
+
+
+def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = None, *, cells: int = 4,
+                     min_boxes: int = 4, duplicate_mad: float = 10.0) -> dict:
+    """The faces of a Roboflow export's picture grids, one image per face, as a validation set.
+
+    The shared facial-emotion export holds 134 4x4 grids of sharp grayscale web faces (many
+    ages and skin tones), none of them in the smile/neutral photos or the recipe's training
+    data, which takes only the export's single-face pictures (:func:`roboflow_singles`). Each
+    grid source is read once (its first copy, ``valid/`` and ``test/`` before the augmented
+    ``train/``); each box of a mapped class becomes its grid cell with the export's own
+    (human-drawn) box; a cell that is the same picture as an earlier one (mean absolute
+    difference of 64x64 grey thumbnails below ``duplicate_mad``; the same face appears in
+    several grids) is left out, as is a box that crosses cells. Writes ``out/val`` and a ``data.yaml`` whose
+    val and test are that folder, plus ``grid_faces_report.json``.
+
+    Example:
+        >>> # build_grid_faces(Path("../shared/data/roboflow-facial-emotion-7"), Path("datasets/grid-faces"))
+    """
+    mapping = mapping or {"happy": "smile", "neutral": "neutral"}
+    data_yaml = root / "data.yaml"
+    if not data_yaml.is_file():
+        raise DatasetError(data_yaml, "expected the data.yaml of a Roboflow YOLO export")
+    data = yaml.safe_load(data_yaml.read_text())
+    names = data["names"] if isinstance(data["names"], list) else [data["names"][k] for k in sorted(data["names"])]
+    unknown = sorted(set(mapping) - set(names))
+    if unknown:
+        raise DatasetError(data_yaml, f"classes {unknown} not in the export's names {names}")
+    first: dict[str, tuple[str, Path]] = {}
+    for folder in ("valid", "test", "train"):
+        img_dir = root / folder / "images"
+        for img in list_images(img_dir) if img_dir.is_dir() else []:
+            first.setdefault(roboflow_group(img.name), (folder, img))
+    report: dict = {"source": str(root), "mapping": mapping, "grids": 0, "faces": collections.Counter(),
+                    "crossing_cells": 0, "duplicates": 0}
+    kept: list[np.ndarray] = []
+    with atomic_dir(out) as tmp:
+        writer = _SplitWriter(tmp / "val")
+        for group, (folder, img_path) in tqdm(sorted(first.items()), desc="grid faces", unit="picture"):
+            rows = read_label_file(root / folder / "labels" / f"{img_path.stem}.txt", len(names))
+            if len(rows) < min_boxes:
+                continue
+            img = cv2.imread(str(img_path))
+            if img is None:
+                raise DatasetError(img_path, "unreadable image")
+            report["grids"] += 1
+            wh = (img.shape[1], img.shape[0])
+            for k, row in enumerate(rows):
+                if names[row.class_id] not in mapping:
+                    continue
+                xyxy = xywhn_to_xyxy(np.array([row.xywhn]), wh)[0].clip(0, [wh[0], wh[1]] * 2)
+                cell = grid_cell_xyxy(xyxy, wh, cells)
+                if cell is None:
+                    report["crossing_cells"] += 1
+                    continue
+                x1, y1, x2, y2 = cell.round().astype(int)
+                crop = img[y1:y2, x1:x2]
+                # Pixels, not a difference hash: different faces in one pose lie within a few bits of
+                # a 64-bit dhash (checked by eye), so a hash threshold would drop real faces.
+                thumb = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
+                thumb = thumb.astype(np.float32)
+                if any(float(np.abs(thumb - other).mean()) < duplicate_mad for other in kept):
+                    report["duplicates"] += 1
+                    continue
+                kept.append(thumb)
+                cls = NAMES.index(mapping[names[row.class_id]])
+                box = (xyxy - np.array([x1, y1, x1, y1])).clip(0, [x2 - x1, y2 - y1] * 2)
+                writer.write(f"{group}_{k:02d}", crop, box[None], np.array([cls]), group)
+                report["faces"][NAMES[cls]] += 1
+        report["faces"] = dict(report["faces"])
+        report["val"] = writer.summary()
+        atomic_write_json(tmp / "grid_faces_report.json", report)
+        _write_scene_yaml(tmp, out, train="val", val="val", test="val")
+    return report
+
+
 def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | None = None,
                                 face_model: Path | None = None) -> dict:
     """Write the shipped model's dataset to ``out`` (atomically) and return its report.

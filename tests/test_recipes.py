@@ -1016,3 +1016,73 @@ def test_train_shipped_model_budgets_from_the_classifier_an_earlier_call_trained
     recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
                                 budget_hours=2)
     assert (kwargs["detector"]["overrides"]["time"], kwargs["finetune"]["overrides"]["time"]) == (1.122, 0.561)
+
+
+@pytest.mark.parametrize(("xyxy", "expected"), [
+    ((20, 15, 140, 150), (0, 0, 160, 160)),            # inside the top-left cell
+    ((500, 490, 630, 635), (480, 480, 640, 640)),      # bottom-right cell
+    ((165, 330, 315, 470), (160, 320, 320, 480)),
+    ((150, 10, 300, 150), (160, 0, 320, 160)),         # 10 px over the edge: within the 2 % slack (12.8 px)
+    ((100, 15, 220, 150), None),                       # across two cells
+    ((0, 0, 640, 640), None),                          # the whole picture
+])
+def test_grid_cell_xyxy(xyxy: tuple, expected: tuple | None) -> None:
+    from detector.recipes import grid_cell_xyxy
+
+    cell = grid_cell_xyxy(np.array(xyxy, float), (640, 640))
+    assert (cell is None) if expected is None else cell.tolist() == list(expected)
+
+
+def _grid_export(root: Path) -> None:
+    """A 7-class export: one 4x4 grid source (a plain copy in valid/, an altered one in train/), one single face."""
+    rng = np.random.default_rng(0)
+    faces = [rng.integers(0, 255, (160, 160, 3), dtype=np.uint8) for _ in range(16)]
+    faces[5] = faces[0].copy()                     # the same face twice in one grid
+    grid = np.vstack([np.hstack(faces[r * 4:r * 4 + 4]) for r in range(4)])
+    # cells 0-3: happy, neutral, angry, happy (3 = duplicate of 0, as cell 5); cell 4 crosses into cell 5
+    rows = {0: 3, 1: 4, 2: 0, 5: 3}
+    lines = []
+    for cell, cls in rows.items():
+        r, c = divmod(cell, 4)
+        lines.append(f"{cls} {(c * 160 + 80) / 640} {(r * 160 + 80) / 640} {120 / 640} {140 / 640}\n")
+    lines.append(f"4 {(160 + 40) / 640} {(160 + 80) / 640} {200 / 640} {140 / 640}\n")   # crosses cells 4 and 5
+    root.mkdir(parents=True)
+    (root / "data.yaml").write_text("names: ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise']\n")
+    for folder, name, img in (("valid", "g1_jpg.rf.aaa.jpg", grid), ("train", "g1_jpg.rf.bbb.jpg", 255 - grid),
+                              ("train", "single_jpg.rf.ccc.jpg", faces[1])):
+        (root / folder / "images").mkdir(parents=True, exist_ok=True)
+        (root / folder / "labels").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / folder / "images" / name), img, [cv2.IMWRITE_JPEG_QUALITY, 100])
+        text = "3 0.5 0.5 1 1\n" if name.startswith("single") else "".join(lines)
+        (root / folder / "labels" / f"{Path(name).stem}.txt").write_text(text)
+
+
+def test_grid_faces_one_image_per_mapped_face(tmp_path: Path) -> None:
+    from detector.labels import read_label_file
+    from detector.recipes import build_grid_faces
+
+    _grid_export(tmp_path / "rf")
+    report = build_grid_faces(tmp_path / "rf", tmp_path / "out")
+    assert report["grids"] == 1                                # one source, read once
+    assert report["faces"] == {"smile": 1, "neutral": 1}      # angry left out; cell 5 is cell 0 again
+    assert (report["duplicates"], report["crossing_cells"]) == (1, 1)
+    images = sorted((tmp_path / "out" / "val" / "images").iterdir())
+    assert [p.name for p in images] == ["g1_jpg_00.jpg", "g1_jpg_01.jpg"]
+    first = cv2.imread(str(images[0]))
+    assert first.shape == (160, 160, 3)
+    source = cv2.imread(str(tmp_path / "rf" / "valid" / "images" / "g1_jpg.rf.aaa.jpg"))[:160, :160]
+    assert np.abs(first.astype(int) - source).mean() < 8       # the valid/ copy, not train/'s altered one
+    (row,) = read_label_file(tmp_path / "out" / "val" / "labels" / "g1_jpg_00.txt", 2)
+    assert row.class_id == NAMES.index("smile")
+    assert np.allclose(row.xywhn, (0.5, 0.5, 120 / 160, 140 / 160), atol=1e-3)
+    assert "val: val/images" in (tmp_path / "out" / "data.yaml").read_text()
+
+
+def test_grid_faces_name_a_missing_class(tmp_path: Path) -> None:
+    from detector.recipes import build_grid_faces
+
+    _grid_export(tmp_path / "rf")
+    with pytest.raises(DatasetError, match=r"classes \['joy'\] not in the export's names") as err:
+        build_grid_faces(tmp_path / "rf", tmp_path / "out", {"joy": "smile"})
+    assert str(tmp_path / "rf" / "data.yaml") in str(err.value)
+    assert not (tmp_path / "out").exists()

@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-SETS = ["photos", "small", "comps", "real", "shrunk64", "fer", "sceneval", "personval"]
+SETS = ["photos", "small", "comps", "real", "shrunk64", "fer", "sceneval", "personval", "grid"]
 # (set, quantity, margin): session 22's criteria (runs/b21/PLAN.md), applied to two-run means.
 RULE_1 = [("photos", "right", -0.3), ("small", "right", 6.0), ("comps", "right", -1.5), ("real", "right", -2.0),
           ("shrunk64", "neutral", -2.0), ("shrunk64", "smile", -2.0)]
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     tags = (sys.argv[1:] if argv is None else argv) or ["v9", "b25", "b21", "b22", "b23", "b24"]
     val = {t: {s: _load(t, s) for s in SETS} for t in tags}
     print("| set | " + " | ".join(tags) + " |\n|---|" + "---|" * len(tags))
-    rows = [(s, "right") for s in SETS] + [(s, k) for s in ("shrunk64", "sceneval", "personval")
+    rows = [(s, "right") for s in SETS] + [(s, k) for s in ("shrunk64", "sceneval", "personval", "grid")
                                             for k in ("neutral", "smile")]
     for s, k in rows:
         cells = [f"{val[t][s][k]:.1f}" if val[t][s] else "-" for t in tags]

@@ -249,9 +249,10 @@ def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = Non
                      min_boxes: int = 4, duplicate_mad: float = 10.0) -> dict:
     """The faces of a Roboflow export's picture grids, one image per face, as a validation set.
 
-    The shared facial-emotion export holds 134 4x4 grids of sharp grayscale web faces (many
-    ages and skin tones), none of them in the smile/neutral photos or the recipe's training
-    data, which takes only the export's single-face pictures (:func:`roboflow_singles`). Each
+    The shared facial-emotion export holds 133 4x4 grids of sharp grayscale web faces (many
+    ages and skin tones) that the recipe does not train on: it takes only the export's
+    single-face pictures (:func:`roboflow_singles`; session 29 found at most 2 of the 1,021
+    grid faces close to one of its 135 happy/neutral singles). Each
     grid source is read once (its first copy, ``valid/`` and ``test/`` before the augmented
     ``train/``); each box of a mapped class becomes its grid cell with the export's own
     (human-drawn) box; a cell that is the same picture as an earlier one (mean absolute

@@ -222,6 +222,31 @@ def roboflow_singles(root: Path, mapping: dict[str, str], finder: YuNetFaceFinde
     return out
 
 
+# By-eye reviews of the grid faces (session 29, one reviewer), one per export label: 466 "happy" faces
+# (292 smile, 44 neutral, 130 unusable) and 555 "neutral" ones (374 neutral, 181 unusable, no smile).
+GRID_REVIEWS = (Path(__file__).resolve().parent / "assets" / "grid_happy_review.csv",
+                Path(__file__).resolve().parent / "assets" / "grid_neutral_review.csv")
+
+
+def read_grid_review(path: Path) -> dict[str, str]:
+    """``image -> label`` of a grid-face review CSV (``image,label``; ``#`` lines are comments).
+
+    Example:
+        >>> # read_grid_review(GRID_REVIEWS[0])["10_jpg_07.jpg"]
+        >>> # 'unusable'
+    """
+    labels: dict[str, str] = {}
+    with path.open(newline="") as f:
+        reader = csv.DictReader(line for line in f if not line.startswith("#"))
+        if reader.fieldnames != ["image", "label"]:
+            raise DatasetError(path, f"expected the columns image,label, got {reader.fieldnames}")
+        for line_no, row in enumerate(reader, start=2):
+            if row["label"] not in (*NAMES, "unusable"):
+                raise DatasetError(path, f"row {line_no}: label {row['label']!r} is not one of {[*NAMES, 'unusable']}")
+            labels[row["image"]] = row["label"]
+    return labels
+
+
 def grid_cell_xyxy(xyxy: np.ndarray, resolution_wh: tuple[int, int], cells: int = 4,
                    slack: float = 0.02) -> np.ndarray | None:
     """The cell of a ``cells`` x ``cells`` picture grid that holds a face box, or None if it crosses cells.
@@ -246,7 +271,8 @@ def grid_cell_xyxy(xyxy: np.ndarray, resolution_wh: tuple[int, int], cells: int 
 
 
 def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = None, *, cells: int = 4,
-                     min_boxes: int = 4, duplicate_mad: float = 10.0) -> dict:
+                     min_boxes: int = 4, duplicate_mad: float = 10.0,
+                     reviews: tuple[Path, ...] | None = GRID_REVIEWS) -> dict:
     """The faces of a Roboflow export's picture grids, one image per face, as a validation set.
 
     The shared facial-emotion export holds 133 4x4 grids of sharp grayscale web faces (many
@@ -257,8 +283,11 @@ def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = Non
     ``train/``); each box of a mapped class becomes its grid cell with the export's own
     (human-drawn) box; a cell that is the same picture as an earlier one (mean absolute
     difference of 64x64 grey thumbnails below ``duplicate_mad``; the same face appears in
-    several grids) is left out, as is a box that crosses cells. Writes ``out/val`` and a ``data.yaml`` whose
-    val and test are that folder, plus ``grid_faces_report.json``.
+    several grids) is left out, as is a box that crosses cells. With ``reviews`` (by default the
+    shipped by-eye reviews, :data:`GRID_REVIEWS`) every face takes its reviewed label and
+    ``unusable`` ones are left out; a face no review names is an error. ``reviews=None`` keeps the
+    export's labels (about a third of its "happy" faces are not smiles). Writes ``out/val`` and a
+    ``data.yaml`` whose val and test are that folder, plus ``grid_faces_report.json``.
 
     Example:
         >>> # build_grid_faces(Path("../shared/data/roboflow-facial-emotion-7"), Path("datasets/grid-faces"))
@@ -272,13 +301,17 @@ def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = Non
     unknown = sorted(set(mapping) - set(names))
     if unknown:
         raise DatasetError(data_yaml, f"classes {unknown} not in the export's names {names}")
+    reviewed: dict[str, str] = {}
+    for review in reviews or ():
+        reviewed.update(read_grid_review(review))
     first: dict[str, tuple[str, Path]] = {}
     for folder in ("valid", "test", "train"):
         img_dir = root / folder / "images"
         for img in list_images(img_dir) if img_dir.is_dir() else []:
             first.setdefault(roboflow_group(img.name), (folder, img))
-    report: dict = {"source": str(root), "mapping": mapping, "grids": 0, "faces": collections.Counter(),
-                    "crossing_cells": 0, "duplicates": 0}
+    report: dict = {"source": str(root), "mapping": mapping, "reviews": [str(r) for r in reviews or ()],
+                    "grids": 0, "faces": collections.Counter(), "crossing_cells": 0, "duplicates": 0,
+                    "unusable": 0, "relabelled": 0}
     kept: list[np.ndarray] = []
     with atomic_dir(out) as tmp:
         writer = _SplitWriter(tmp / "val")
@@ -309,9 +342,20 @@ def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = Non
                     report["duplicates"] += 1
                     continue
                 kept.append(thumb)
-                cls = NAMES.index(mapping[names[row.class_id]])
+                stem = f"{group}_{k:02d}"
+                label = mapping[names[row.class_id]]
+                if reviews:
+                    if f"{stem}.jpg" not in reviewed:
+                        raise DatasetError(reviews[0], f"no review of grid face {stem}.jpg "
+                                                       f"({folder}/{img_path.name}, box {k + 1})")
+                    report["relabelled"] += reviewed[f"{stem}.jpg"] not in (label, "unusable")
+                    label = reviewed[f"{stem}.jpg"]
+                    if label == "unusable":
+                        report["unusable"] += 1
+                        continue
+                cls = NAMES.index(label)
                 box = (xyxy - np.array([x1, y1, x1, y1])).clip(0, [x2 - x1, y2 - y1] * 2)
-                writer.write(f"{group}_{k:02d}", crop, box[None], np.array([cls]), group)
+                writer.write(stem, crop, box[None], np.array([cls]), group)
                 report["faces"][NAMES[cls]] += 1
         report["faces"] = dict(report["faces"])
         report["val"] = writer.summary()

@@ -1062,7 +1062,7 @@ def test_grid_faces_one_image_per_mapped_face(tmp_path: Path) -> None:
     from detector.recipes import build_grid_faces
 
     _grid_export(tmp_path / "rf")
-    report = build_grid_faces(tmp_path / "rf", tmp_path / "out")
+    report = build_grid_faces(tmp_path / "rf", tmp_path / "out", reviews=None)
     assert report["grids"] == 1                                # one source, read once
     assert report["faces"] == {"smile": 1, "neutral": 1}      # angry left out; cell 5 is cell 0 again
     assert (report["duplicates"], report["crossing_cells"]) == (1, 1)
@@ -1086,3 +1086,34 @@ def test_grid_faces_name_a_missing_class(tmp_path: Path) -> None:
         build_grid_faces(tmp_path / "rf", tmp_path / "out", {"joy": "smile"})
     assert str(tmp_path / "rf" / "data.yaml") in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_grid_faces_take_the_reviewed_labels(tmp_path: Path) -> None:
+    from detector.labels import read_label_file
+    from detector.recipes import build_grid_faces
+
+    _grid_export(tmp_path / "rf")
+    review = tmp_path / "review.csv"
+    # The export calls face 00 happy and face 01 neutral; the reviewer disagrees with one, drops the other.
+    review.write_text("# by eye\nimage,label\ng1_jpg_00.jpg,neutral\ng1_jpg_01.jpg,unusable\n")
+    report = build_grid_faces(tmp_path / "rf", tmp_path / "out", reviews=(review,))
+    assert (report["faces"], report["unusable"], report["relabelled"]) == ({"neutral": 1}, 1, 1)
+    (row,) = read_label_file(tmp_path / "out" / "val" / "labels" / "g1_jpg_00.txt", 2)
+    assert row.class_id == NAMES.index("neutral")
+    assert not (tmp_path / "out" / "val" / "images" / "g1_jpg_01.jpg").exists()
+
+    review.write_text("image,label\ng1_jpg_00.jpg,smile\n")
+    with pytest.raises(DatasetError, match=r"no review of grid face g1_jpg_01.jpg \(valid/g1_jpg.rf.aaa.jpg, box 2\)"):
+        build_grid_faces(tmp_path / "rf", tmp_path / "out2", reviews=(review,))
+    review.write_text("image,label\ng1_jpg_00.jpg,happy\n")
+    with pytest.raises(DatasetError, match="row 2: label 'happy' is not one of") as err:
+        build_grid_faces(tmp_path / "rf", tmp_path / "out2", reviews=(review,))
+    assert str(review) in str(err.value) and not (tmp_path / "out2").exists()
+
+
+def test_shipped_grid_reviews_are_complete() -> None:
+    from detector.recipes import GRID_REVIEWS, read_grid_review
+
+    happy, neutral = (read_grid_review(path) for path in GRID_REVIEWS)
+    assert len(happy) == 466 and len(neutral) == 555 and not set(happy) & set(neutral)
+    assert collections.Counter(neutral.values())["smile"] == 0

@@ -21,7 +21,8 @@ Sets (validation people only; none is a test set):
   fer        2,000 FER2013 *train* happy/neutral faces, blurred (datasets/other-people-val)
   sceneval   faces-in-scenes valid/ labelled by eye (datasets/scene-val)
   personval  the person-disjoint real-scene split's val (datasets/real-scenes-by-person)
-  grid       the Roboflow export's 4x4 grid faces, one per image (datasets/grid-faces; session 29)
+  grid       the Roboflow export's 4x4 grid faces, one per image, labels reviewed by eye
+             (datasets/grid-faces; session 29)
 """
 
 from __future__ import annotations

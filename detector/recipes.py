@@ -180,6 +180,15 @@ def load_smile_neutral(root: Path, finder: YuNetFaceFinder) -> tuple[list[dict[s
     return out, missed
 
 
+def _export_names(root: Path) -> list[str]:
+    # Roboflow writes names as a list; other exports as an {id: name} mapping.
+    data_yaml = root / "data.yaml"
+    if not data_yaml.is_file():
+        raise DatasetError(data_yaml, "expected the data.yaml of a Roboflow YOLO export")
+    names = yaml.safe_load(data_yaml.read_text())["names"]
+    return names if isinstance(names, list) else [names[k] for k in sorted(names)]
+
+
 def roboflow_singles(root: Path, mapping: dict[str, str], finder: YuNetFaceFinder | None = None,
                      unboxed: list[str] | None = None) -> list[FaceSample]:
     """Single-face pictures of the mapped classes from every split of a Roboflow export.
@@ -193,8 +202,7 @@ def roboflow_singles(root: Path, mapping: dict[str, str], finder: YuNetFaceFinde
     Example:
         >>> # roboflow_singles(Path("../shared/data/roboflow-facial-emotion-7"), {"happy": "smile"})
     """
-    data = yaml.safe_load((root / "data.yaml").read_text())
-    names = data["names"] if isinstance(data["names"], list) else [data["names"][k] for k in sorted(data["names"])]
+    names = _export_names(root)
     out: list[FaceSample] = []
     for folder in ("train", "valid", "test"):
         img_dir = root / folder / "images"
@@ -235,16 +243,7 @@ def read_grid_review(path: Path) -> dict[str, str]:
         >>> # read_grid_review(GRID_REVIEWS[0])["10_jpg_07.jpg"]
         >>> # 'unusable'
     """
-    labels: dict[str, str] = {}
-    with path.open(newline="") as f:
-        reader = csv.DictReader(line for line in f if not line.startswith("#"))
-        if reader.fieldnames != ["image", "label"]:
-            raise DatasetError(path, f"expected the columns image,label, got {reader.fieldnames}")
-        for line_no, row in enumerate(reader, start=2):
-            if row["label"] not in (*NAMES, "unusable"):
-                raise DatasetError(path, f"row {line_no}: label {row['label']!r} is not one of {[*NAMES, 'unusable']}")
-            labels[row["image"]] = row["label"]
-    return labels
+    return {row["image"]: row["label"] for row in _review_rows(path, ["image", "label"])}
 
 
 def grid_cell_xyxy(xyxy: np.ndarray, resolution_wh: tuple[int, int], cells: int = 4,
@@ -293,14 +292,10 @@ def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = Non
         >>> # build_grid_faces(Path("../shared/data/roboflow-facial-emotion-7"), Path("datasets/grid-faces"))
     """
     mapping = mapping or {"happy": "smile", "neutral": "neutral"}
-    data_yaml = root / "data.yaml"
-    if not data_yaml.is_file():
-        raise DatasetError(data_yaml, "expected the data.yaml of a Roboflow YOLO export")
-    data = yaml.safe_load(data_yaml.read_text())
-    names = data["names"] if isinstance(data["names"], list) else [data["names"][k] for k in sorted(data["names"])]
+    names = _export_names(root)
     unknown = sorted(set(mapping) - set(names))
     if unknown:
-        raise DatasetError(data_yaml, f"classes {unknown} not in the export's names {names}")
+        raise DatasetError(root / "data.yaml", f"classes {unknown} not in the export's names {names}")
     reviewed: dict[str, str] = {}
     for review in reviews or ():
         reviewed.update(read_grid_review(review))
@@ -345,11 +340,12 @@ def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = Non
                 stem = f"{group}_{k:02d}"
                 label = mapping[names[row.class_id]]
                 if reviews:
-                    if f"{stem}.jpg" not in reviewed:
-                        raise DatasetError(reviews[0], f"no review of grid face {stem}.jpg "
+                    name = f"{stem}.jpg"              # the name _SplitWriter gives the picture
+                    if name not in reviewed:
+                        raise DatasetError(reviews[0], f"no review of grid face {name} "
                                                        f"({folder}/{img_path.name}, box {k + 1})")
-                    report["relabelled"] += reviewed[f"{stem}.jpg"] not in (label, "unusable")
-                    label = reviewed[f"{stem}.jpg"]
+                    report["relabelled"] += reviewed[name] not in (label, "unusable")
+                    label = reviewed[name]
                     if label == "unusable":
                         report["unusable"] += 1
                         continue
@@ -1056,16 +1052,23 @@ def read_review(path: Path) -> dict[tuple[str, int], str]:
         >>> sorted(set(review.values()))
         ['neutral', 'smile', 'unusable']
     """
+    return {(row["image"], int(row["face"])): row["label"] for row in _review_rows(path)}
+
+
+def _review_rows(path: Path, columns: list[str] | None = None) -> list[dict[str, str]]:
+    # The by-eye review files share one format: '#' comment lines, then a CSV with a label column.
     if not path.is_file():
         raise DatasetError(path, "review file not found")
     lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
-    out = {}
-    for lineno, row in enumerate(csv.DictReader(lines), start=2):
+    reader = csv.DictReader(lines)
+    if columns is not None and reader.fieldnames != columns:
+        raise DatasetError(path, f"expected the columns {','.join(columns)}, got {reader.fieldnames}")
+    rows = list(reader)
+    for lineno, row in enumerate(rows, start=2):
         if row.get("label") not in (*NAMES, "unusable"):
             raise DatasetError(path, f"row {lineno}: label must be smile, neutral or unusable, "
                                      f"got {row.get('label')!r}")
-        out[(row["image"], int(row["face"]))] = row["label"]
-    return out
+    return rows
 
 
 def autolabel_agreement(labelled_dir: Path, classifier: Path | CropClassifier,

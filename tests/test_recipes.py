@@ -1106,7 +1106,7 @@ def test_grid_faces_take_the_reviewed_labels(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"no review of grid face g1_jpg_01.jpg \(valid/g1_jpg.rf.aaa.jpg, box 2\)"):
         build_grid_faces(tmp_path / "rf", tmp_path / "out2", reviews=(review,))
     review.write_text("image,label\ng1_jpg_00.jpg,happy\n")
-    with pytest.raises(DatasetError, match="row 2: label 'happy' is not one of") as err:
+    with pytest.raises(DatasetError, match="row 2: label must be smile, neutral or unusable, got 'happy'") as err:
         build_grid_faces(tmp_path / "rf", tmp_path / "out2", reviews=(review,))
     assert str(review) in str(err.value) and not (tmp_path / "out2").exists()
 

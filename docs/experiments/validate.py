@@ -27,18 +27,15 @@ Sets (validation people only; none is a test set):
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from detector.paths import shared_dir as _shared
+
 DATASET = Path("datasets/smile-neutral-scenes")
 SEL = Path("runs/sel")
-
-
-def _shared() -> Path:
-    return Path(os.environ.get("EXPRDET_SHARED", "../shared"))
 
 
 def _list_yaml(name: str, images: list[Path]) -> Path:

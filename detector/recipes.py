@@ -234,13 +234,17 @@ def roboflow_singles(root: Path, mapping: dict[str, str], finder: YuNetFaceFinde
 # (292 smile, 44 neutral, 130 unusable) and 555 "neutral" ones (374 neutral, 181 unusable, no smile).
 GRID_REVIEWS = (Path(__file__).resolve().parent / "assets" / "grid_happy_review.csv",
                 Path(__file__).resolve().parent / "assets" / "grid_neutral_review.csv")
+# By-eye review (session 30, one reviewer) of all 1,968 validation photos' labels (val_crops): of 873
+# "smile" 664 smile, 1 neutral, 208 unusable; of 1,095 "neutral" 947 neutral, 1 smile, 147 unusable.
+VAL_PHOTO_REVIEW_CSV = GRID_REVIEWS[0].with_name("val_photo_review.csv")
 
 
-def read_grid_review(path: Path) -> dict[str, str]:
-    """``image -> label`` of a grid-face review CSV (``image,label``; ``#`` lines are comments).
+def read_image_review(path: Path) -> dict[str, str]:
+    """``image -> label`` of a per-image review CSV (``image,label``; ``#`` lines are comments): the grid
+    faces (:data:`GRID_REVIEWS`) and the validation photos (:data:`VAL_PHOTO_REVIEW_CSV`).
 
     Example:
-        >>> # read_grid_review(GRID_REVIEWS[0])["10_jpg_07.jpg"]
+        >>> # read_image_review(GRID_REVIEWS[0])["10_jpg_07.jpg"]
         >>> # 'unusable'
     """
     return {row["image"]: row["label"] for row in _review_rows(path, ["image", "label"])}
@@ -298,7 +302,7 @@ def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = Non
         raise DatasetError(root / "data.yaml", f"classes {unknown} not in the export's names {names}")
     reviewed: dict[str, str] = {}
     for review in reviews or ():
-        reviewed.update(read_grid_review(review))
+        reviewed.update(read_image_review(review))
     first: dict[str, tuple[str, Path]] = {}
     for folder in ("valid", "test", "train"):
         img_dir = root / folder / "images"
@@ -356,6 +360,57 @@ def build_grid_faces(root: Path, out: Path, mapping: dict[str, str] | None = Non
         report["faces"] = dict(report["faces"])
         report["val"] = writer.summary()
         atomic_write_json(tmp / "grid_faces_report.json", report)
+        _write_scene_yaml(tmp, out, train="val", val="val", test="val")
+    return report
+
+
+def build_reviewed_photos(src: Path, out: Path, review: Path = VAL_PHOTO_REVIEW_CSV) -> dict:
+    """A one-face-per-image YOLO folder with its labels replaced by a by-eye review.
+
+    Every image of ``src`` (``images/`` and ``labels/``, one box each, such as the recipe's
+    ``val_crops``) must be named in ``review`` (``image,label``; smile, neutral or unusable), and
+    every reviewed image must be in ``src``: a review of another build is an error, not a silent
+    subset. Usable images are copied unchanged with their box and the reviewed class; unusable ones
+    are left out. Writes ``out/val``, a ``data.yaml`` whose splits are that folder and
+    ``reviewed_photos_report.json``, atomically.
+
+    Example:
+        >>> # build_reviewed_photos(Path("datasets/smile-neutral-scenes/val_crops"),
+        >>> #                       Path("datasets/photos-reviewed"))["kept"]
+        >>> # {'neutral': 948, 'smile': 665}
+    """
+    import shutil
+
+    reviewed = read_image_review(review)
+    images = list_images(src / "images") if (src / "images").is_dir() else []
+    if not images:
+        raise DatasetError(src / "images", "no images to review")
+    stale = sorted(set(reviewed) - {img.name for img in images})
+    if stale:
+        raise DatasetError(review, f"{len(stale)} reviewed images are not in {src / 'images'}, e.g. {stale[0]}")
+    report: dict = {"source": str(src), "review": str(review), "kept": collections.Counter(),
+                    "unusable": 0, "relabelled": 0}
+    with atomic_dir(out) as tmp:
+        for sub in ("images", "labels"):
+            (tmp / "val" / sub).mkdir(parents=True)
+        for img in images:
+            if img.name not in reviewed:
+                raise DatasetError(review, f"no review of {img.name} ({src / 'images'})")
+            label_path = src / "labels" / f"{img.stem}.txt"
+            rows = read_label_file(label_path, len(NAMES))
+            if len(rows) != 1:
+                raise DatasetError(label_path, f"expected one face per image, got {len(rows)} boxes")
+            label = reviewed[img.name]
+            if label == "unusable":
+                report["unusable"] += 1
+                continue
+            report["relabelled"] += label != NAMES[rows[0].class_id]
+            shutil.copyfile(img, tmp / "val" / "images" / img.name)
+            (tmp / "val" / "labels" / label_path.name).write_text(
+                format_yolo_line(NAMES.index(label), rows[0].xywhn) + "\n")
+            report["kept"][label] += 1
+        report["kept"] = dict(report["kept"])
+        atomic_write_json(tmp / "reviewed_photos_report.json", report)
         _write_scene_yaml(tmp, out, train="val", val="val", test="val")
     return report
 

@@ -1112,8 +1112,70 @@ def test_grid_faces_take_the_reviewed_labels(tmp_path: Path) -> None:
 
 
 def test_shipped_grid_reviews_are_complete() -> None:
-    from detector.recipes import GRID_REVIEWS, read_grid_review
+    from detector.recipes import GRID_REVIEWS, read_image_review
 
-    happy, neutral = (read_grid_review(path) for path in GRID_REVIEWS)
+    happy, neutral = (read_image_review(path) for path in GRID_REVIEWS)
     assert len(happy) == 466 and len(neutral) == 555 and not set(happy) & set(neutral)
     assert collections.Counter(neutral.values())["smile"] == 0
+
+
+def _photo_folder(root: Path, labels: dict[str, str]) -> None:
+    for sub in ("images", "labels"):
+        (root / sub).mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name, label in labels.items():
+        cv2.imwrite(str(root / "images" / name), rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+        (root / "labels" / f"{Path(name).stem}.txt").write_text(f"{NAMES.index(label)} 0.5 0.5 0.8 0.9\n")
+
+
+def test_reviewed_photos_relabel_and_leave_out_unusable(tmp_path: Path) -> None:
+    from detector.labels import read_label_file
+    from detector.recipes import build_reviewed_photos
+
+    _photo_folder(tmp_path / "val", {"a.jpg": "smile", "b.jpg": "neutral", "c.jpg": "smile"})
+    review = tmp_path / "review.csv"
+    review.write_text("# by eye\nimage,label\na.jpg,smile\nb.jpg,smile\nc.jpg,unusable\n")
+    report = build_reviewed_photos(tmp_path / "val", tmp_path / "out", review)
+    assert (report["kept"], report["unusable"], report["relabelled"]) == ({"smile": 2}, 1, 1)
+    out = tmp_path / "out" / "val"
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["a.jpg", "b.jpg"]
+    assert (out / "images" / "b.jpg").read_bytes() == (tmp_path / "val" / "images" / "b.jpg").read_bytes()
+    (row,) = read_label_file(out / "labels" / "b.txt", 2)
+    assert row.class_id == NAMES.index("smile") and np.allclose(row.xywhn, (0.5, 0.5, 0.8, 0.9))
+    assert (tmp_path / "val" / "labels" / "b.txt").read_text().startswith("0 ")   # the source is untouched
+    assert "val: val/images" in (tmp_path / "out" / "data.yaml").read_text()
+
+
+@pytest.mark.parametrize(("review", "message"), [
+    ("image,label\na.jpg,smile\n", r"no review of b.jpg"),
+    ("image,label\na.jpg,smile\nb.jpg,neutral\nz.jpg,smile\n", r"1 reviewed images are not in .*, e.g. z.jpg"),
+    ("image,label\na.jpg,smile\nb.jpg,grin\n", r"row 3: label must be smile, neutral or unusable, got 'grin'"),
+])
+def test_reviewed_photos_refuse_a_review_of_other_images(tmp_path: Path, review: str, message: str) -> None:
+    from detector.recipes import build_reviewed_photos
+
+    _photo_folder(tmp_path / "val", {"a.jpg": "smile", "b.jpg": "neutral"})
+    (tmp_path / "review.csv").write_text(review)
+    with pytest.raises(DatasetError, match=message) as err:
+        build_reviewed_photos(tmp_path / "val", tmp_path / "out", tmp_path / "review.csv")
+    assert str(tmp_path / "review.csv") in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_reviewed_photos_refuse_an_image_with_two_faces(tmp_path: Path) -> None:
+    from detector.recipes import build_reviewed_photos
+
+    _photo_folder(tmp_path / "val", {"a.jpg": "smile"})
+    (tmp_path / "val" / "labels" / "a.txt").write_text("1 0.3 0.5 0.2 0.2\n0 0.7 0.5 0.2 0.2\n")
+    (tmp_path / "review.csv").write_text("image,label\na.jpg,smile\n")
+    with pytest.raises(DatasetError, match="expected one face per image, got 2 boxes") as err:
+        build_reviewed_photos(tmp_path / "val", tmp_path / "out", tmp_path / "review.csv")
+    assert "a.txt" in str(err.value)
+
+
+def test_shipped_photo_review_is_complete_and_matches_its_counts() -> None:
+    from detector.recipes import VAL_PHOTO_REVIEW_CSV, read_image_review
+
+    review = read_image_review(VAL_PHOTO_REVIEW_CSV)
+    assert len(review) == 1968
+    assert collections.Counter(review.values()) == {"neutral": 948, "smile": 665, "unusable": 355}

@@ -18,12 +18,12 @@ import csv
 import sys
 from pathlib import Path
 
-from detector.recipes import GRID_REVIEWS, read_grid_review
+from detector.recipes import GRID_REVIEWS, read_image_review
 
 
 def main(argv: list[str] | None = None) -> int:
     tags = (sys.argv[1:] if argv is None else argv) or ["v9"]
-    happy, neutral = (read_grid_review(path) for path in GRID_REVIEWS)
+    happy, neutral = (read_image_review(path) for path in GRID_REVIEWS)
     export = {**{name: "smile" for name in happy}, **{name: "neutral" for name in neutral}}
     review = {**happy, **neutral}
     print("| model | reviewed faces right | reviewed smiles right | reviewed neutral right | export labels |")

@@ -23,6 +23,8 @@ Sets (validation people only; none is a test set):
   personval  the person-disjoint real-scene split's val (datasets/real-scenes-by-person)
   grid       the Roboflow export's 4x4 grid faces, one per image, labels reviewed by eye
              (datasets/grid-faces; session 29)
+  photosrev  the validation photos with their labels reviewed by eye, unusable ones left out
+             (datasets/photos-reviewed: 1,613 of the 1,968; session 30)
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ def _grid() -> Path:
     return Path("datasets/grid-faces/data.yaml")
 
 
+def _photosrev() -> Path:
+    from detector.recipes import build_reviewed_photos
+
+    build_reviewed_photos(DATASET / "val_crops", Path("datasets/photos-reviewed"))
+    return Path("datasets/photos-reviewed/data.yaml")
+
+
 # name -> (its data.yaml, how to build it when missing)
 SETS: dict[str, tuple[Path, Callable[[], Path] | None]] = {
     "photos": (DATASET / "data_crops.yaml", None),
@@ -113,6 +122,7 @@ SETS: dict[str, tuple[Path, Callable[[], Path] | None]] = {
     "sceneval": (Path("datasets/scene-val/data.yaml"), _sceneval),
     "personval": (Path("datasets/real-scenes-by-person/data.yaml"), _personval),
     "grid": (Path("datasets/grid-faces/data.yaml"), _grid),
+    "photosrev": (Path("datasets/photos-reviewed/data.yaml"), _photosrev),
 }
 
 

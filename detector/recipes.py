@@ -234,9 +234,11 @@ def roboflow_singles(root: Path, mapping: dict[str, str], finder: YuNetFaceFinde
 # (292 smile, 44 neutral, 130 unusable) and 555 "neutral" ones (374 neutral, 181 unusable, no smile).
 GRID_REVIEWS = (Path(__file__).resolve().parent / "assets" / "grid_happy_review.csv",
                 Path(__file__).resolve().parent / "assets" / "grid_neutral_review.csv")
-# By-eye review (session 30, one reviewer) of all 1,968 validation photos' labels (val_crops): of 873
-# "smile" 664 smile, 1 neutral, 208 unusable; of 1,095 "neutral" 947 neutral, 1 smile, 147 unusable.
+# By-eye reviews (session 30, one reviewer, two passes) of all 1,968 validation and all 1,968 test photos'
+# labels (val_crops, test_crops): validation 525 smile / 779 neutral / 664 unusable, test 402 / 674 / 892
+# (the test review was the stricter one). The counts per dataset label are in each file's header.
 VAL_PHOTO_REVIEW_CSV = GRID_REVIEWS[0].with_name("val_photo_review.csv")
+TEST_PHOTO_REVIEW_CSV = GRID_REVIEWS[0].with_name("test_photo_review.csv")
 
 
 def read_image_review(path: Path) -> dict[str, str]:
@@ -377,7 +379,7 @@ def build_reviewed_photos(src: Path, out: Path, review: Path = VAL_PHOTO_REVIEW_
     Example:
         >>> # build_reviewed_photos(Path("datasets/smile-neutral-scenes/val_crops"),
         >>> #                       Path("datasets/photos-reviewed"))["kept"]
-        >>> # {'neutral': 948, 'smile': 665}
+        >>> # {'neutral': 779, 'smile': 525}
     """
     import shutil
 
@@ -1478,20 +1480,28 @@ def shipped_test_sets(shared: Path, dataset: Path) -> tuple[list[tuple[str, Path
 
     Returns the sets and, for each set that cannot be built here, a sentence saying which and why
     (FER2013 is optional in ``shared``; without it the "other people" set is left out and said so;
-    so is the person-disjoint real-scene set without ``faces-in-scenes/train`` and ``valid``).
+    so is the person-disjoint real-scene set without ``faces-in-scenes/train`` and ``valid``, and the
+    test photos with by-eye labels (:data:`TEST_PHOTO_REVIEW_CSV`) when ``dataset`` is not the
+    default build the review names).
 
     Example:
         >>> # sets, skipped = shipped_test_sets(Path("../shared"), Path("datasets/smile-neutral-scenes"))
         >>> # [label for label, _ in sets]
-        >>> # ['test_photos', 'test_composites', 'test_real_scenes', 'test_real_scenes_by_person',
-        >>> #  'test_other_people']
+        >>> # ['test_photos', 'test_photos_reviewed', 'test_composites', 'test_real_scenes',
+        >>> #  'test_real_scenes_by_person', 'test_other_people']
     """
     scene_root = shared / "data" / "faces-in-scenes"
     scene_test = dataset.parent / "scene-test"
     build_scene_test(scene_root / "test", scene_test)
-    sets = [("test_photos", dataset / "data_crops.yaml"), ("test_composites", dataset / "data.yaml"),
-            ("test_real_scenes", scene_test / "data.yaml")]
+    sets = [("test_photos", dataset / "data_crops.yaml")]
     skipped: list[str] = []
+    # The by-eye review names the images of the default build (seed 0); another build's test people differ.
+    try:
+        build_reviewed_photos(dataset / "test_crops", dataset.parent / "photos-reviewed-test", TEST_PHOTO_REVIEW_CSV)
+        sets.append(("test_photos_reviewed", dataset.parent / "photos-reviewed-test" / "data.yaml"))
+    except DatasetError as err:
+        skipped.append(f"test photos with by-eye labels: {err}")
+    sets += [("test_composites", dataset / "data.yaml"), ("test_real_scenes", scene_test / "data.yaml")]
     # The export's test/ shares its people with train/ (session 27); the person-disjoint re-split
     # needs all three folders, since its test people come from each of them.
     absent = [folder for folder in ("train", "valid") if not (scene_root / folder / "images").is_dir()]

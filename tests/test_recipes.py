@@ -440,9 +440,11 @@ def test_shipped_test_sets_say_when_fer2013_is_missing(shared: Path, tmp_path: P
     no_fer = _shared_with_two_scene_tests(shared, tmp_path / "shared")
     sets, skipped = shipped_test_sets(no_fer, tmp_path / "datasets" / "smile-neutral-scenes")
     assert [label for label, _ in sets] == ["test_photos", "test_composites", "test_real_scenes"]
-    assert len(skipped) == 2 and "person-disjoint" in skipped[0] and "other people" in skipped[1]
-    assert str(no_fer / "data" / "faces-in-scenes" / "train" / "images") in skipped[0]
-    assert str(no_fer / "data" / "fer2013") in skipped[1]
+    # No test_crops in this dataset folder, so no reviewed photos either, and said so.
+    assert len(skipped) == 3 and "by-eye labels" in skipped[0] and "no images to review" in skipped[0]
+    assert "person-disjoint" in skipped[1] and "other people" in skipped[2]
+    assert str(no_fer / "data" / "faces-in-scenes" / "train" / "images") in skipped[1]
+    assert str(no_fer / "data" / "fer2013") in skipped[2]
     assert (tmp_path / "datasets" / "scene-test" / "data.yaml").is_file()
     assert len(list((tmp_path / "datasets" / "scene-test" / "test" / "images").iterdir())) == 2
 
@@ -451,7 +453,23 @@ def test_shipped_test_sets_say_when_fer2013_is_missing(shared: Path, tmp_path: P
         (with_fer / "data" / "fer2013" / "test" / cls).mkdir(parents=True)
         cv2.imwrite(str(with_fer / "data" / "fer2013" / "test" / cls / "a.jpg"), np.zeros((48, 48), np.uint8))
     sets, skipped = shipped_test_sets(with_fer, tmp_path / "datasets" / "smile-neutral-scenes")
-    assert [label for label, _ in sets][-1] == "test_other_people" and len(skipped) == 1
+    assert [label for label, _ in sets][-1] == "test_other_people" and len(skipped) == 2
+
+
+def test_shipped_test_sets_add_the_reviewed_test_photos(shared: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes
+
+    root = _shared_with_two_scene_tests(shared, tmp_path / "shared")
+    dataset = tmp_path / "datasets" / "smile-neutral-scenes"
+    _photo_folder(dataset / "test_crops", {"a.jpg": "smile", "b.jpg": "neutral"})
+    review = tmp_path / "review.csv"
+    review.write_text("image,label\na.jpg,unusable\nb.jpg,neutral\n")
+    monkeypatch.setattr(detector.recipes, "TEST_PHOTO_REVIEW_CSV", review)
+    sets, skipped = detector.recipes.shipped_test_sets(root, dataset)
+    assert [label for label, _ in sets][:2] == ["test_photos", "test_photos_reviewed"]
+    assert not any("by-eye labels" in note for note in skipped)
+    assert sorted(p.name for p in (sets[1][1].parent / "val" / "images").iterdir()) == ["b.jpg"]
 
 
 def test_shipped_test_sets_add_the_person_disjoint_real_scenes(shared: Path, tmp_path: Path) -> None:
@@ -461,6 +479,7 @@ def test_shipped_test_sets_add_the_person_disjoint_real_scenes(shared: Path, tmp
     sets, skipped = shipped_test_sets(root, tmp_path / "datasets" / "smile-neutral-scenes")
     assert [label for label, _ in sets] == ["test_photos", "test_composites", "test_real_scenes",
                                             "test_real_scenes_by_person"]
+    assert "by-eye labels" in skipped[0]
     assert sets[3][1] == tmp_path / "datasets" / "real-scenes-by-person" / "data.yaml"
     report = json.loads((sets[3][1].parent / "real_scenes_report.json").read_text())
     # Six pictures in, each written once (train ones twice: mirrored), and no person on two sides.
@@ -1173,9 +1192,11 @@ def test_reviewed_photos_refuse_an_image_with_two_faces(tmp_path: Path) -> None:
     assert "a.txt" in str(err.value)
 
 
-def test_shipped_photo_review_is_complete_and_matches_its_counts() -> None:
-    from detector.recipes import VAL_PHOTO_REVIEW_CSV, read_image_review
+@pytest.mark.parametrize(("name", "counts"), [("VAL_PHOTO_REVIEW_CSV", (779, 525, 664)),
+                                              ("TEST_PHOTO_REVIEW_CSV", (674, 402, 892))])
+def test_shipped_photo_reviews_are_complete_and_match_their_counts(name: str, counts: tuple) -> None:
+    import detector.recipes
 
-    review = read_image_review(VAL_PHOTO_REVIEW_CSV)
+    review = detector.recipes.read_image_review(getattr(detector.recipes, name))
     assert len(review) == 1968
-    assert collections.Counter(review.values()) == {"neutral": 948, "smile": 665, "unusable": 355}
+    assert collections.Counter(review.values()) == dict(zip(("neutral", "smile", "unusable"), counts, strict=True))

@@ -1,6 +1,7 @@
 """Session 30: contact sheets for reviewing the validation photos' labels by eye.
 
     python docs/experiments/photo_review.py sheets            # runs/photo-review/<label>_NN.png
+    python docs/experiments/photo_review.py sheets test       # runs/photo-review-test/...
 
 ``sheets`` draws the 1,968 validation photos (``datasets/smile-neutral-scenes/val_crops``, one
 face each, labelled by ``muxspace/facial_expressions``) on numbered contact sheets, one series
@@ -23,22 +24,24 @@ import numpy as np
 from detector.labels import read_label_file
 from detector.recipes import NAMES
 
-VAL = Path("datasets/smile-neutral-scenes/val_crops")
-OUT = Path("runs/photo-review")
+DATASET = Path("datasets/smile-neutral-scenes")
+OUT = Path("runs/photo-review")  # val; the test photos' sheets go to runs/photo-review-test
 COLS, ROWS, TILE = 8, 6, 120
 
 
-def dataset_labels() -> dict[str, str]:
+def dataset_labels(folder: Path) -> dict[str, str]:
     labels = {}
-    for img in sorted((VAL / "images").iterdir()):
-        rows = read_label_file(VAL / "labels" / f"{img.stem}.txt", len(NAMES))
+    for img in sorted((folder / "images").iterdir()):
+        rows = read_label_file(folder / "labels" / f"{img.stem}.txt", len(NAMES))
         labels[img.name] = NAMES[rows[0].class_id]
     return labels
 
 
-def sheets() -> int:
-    OUT.mkdir(parents=True, exist_ok=True)
-    labels = dataset_labels()
+def sheets(split: str = "val") -> int:
+    folder = DATASET / f"{split}_crops"
+    out = OUT if split == "val" else Path(f"{OUT}-{split}")
+    out.mkdir(parents=True, exist_ok=True)
+    labels = dataset_labels(folder)
     n = 0
     for label in NAMES:
         names = [name for name, lab in labels.items() if lab == label]
@@ -46,26 +49,27 @@ def sheets() -> int:
         for start in range(0, len(names), COLS * ROWS):
             sheet = np.full((ROWS * (TILE + 14), COLS * TILE, 3), 255, np.uint8)
             for k, name in enumerate(names[start:start + COLS * ROWS]):
-                img = cv2.resize(cv2.imread(str(VAL / "images" / name)), (TILE, TILE), interpolation=cv2.INTER_AREA)
+                img = cv2.resize(cv2.imread(str(folder / "images" / name)), (TILE, TILE), interpolation=cv2.INTER_AREA)
                 r, c = divmod(k, COLS)
                 y, x = r * (TILE + 14), c * TILE
                 sheet[y:y + TILE, x:x + TILE] = img
                 cv2.putText(sheet, str(start + k), (x + 2, y + TILE + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                             (0, 0, 200), 1)
                 index_rows.append((start + k, name))
-            cv2.imwrite(str(OUT / f"{label}_{start // (COLS * ROWS):02d}.png"), sheet)
+            cv2.imwrite(str(out / f"{label}_{start // (COLS * ROWS):02d}.png"), sheet)
             n += 1
-        with (OUT / f"{label}_index.csv").open("w", newline="") as f:
+        with (out / f"{label}_index.csv").open("w", newline="") as f:
             csv.writer(f).writerows([("number", "image"), *index_rows])
     return n
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args == ["sheets"]:
-        print(sheets(), "sheets written to", OUT)
+    if args in (["sheets"], ["sheets", "val"], ["sheets", "test"]):
+        split = args[1] if len(args) > 1 else "val"
+        print(sheets(split), "sheets written for the", split, "photos")
         return 0
-    print("usage: python docs/experiments/photo_review.py sheets", file=sys.stderr)
+    print("usage: python docs/experiments/photo_review.py sheets [val|test]", file=sys.stderr)
     return 2
 
 

@@ -239,6 +239,9 @@ GRID_REVIEWS = (Path(__file__).resolve().parent / "assets" / "grid_happy_review.
 # (the test review was the stricter one). The counts per dataset label are in each file's header.
 VAL_PHOTO_REVIEW_CSV = GRID_REVIEWS[0].with_name("val_photo_review.csv")
 TEST_PHOTO_REVIEW_CSV = GRID_REVIEWS[0].with_name("test_photo_review.csv")
+# The same reader's one-pass review of the 5,904 training people's photos (labels.csv names; not used by the
+# recipe yet): 1,074 smile / 1,563 neutral / 3,267 unusable, blurred faces counted unusable.
+TRAIN_PHOTO_REVIEW_CSV = GRID_REVIEWS[0].with_name("train_photo_review.csv")
 
 
 def read_image_review(path: Path) -> dict[str, str]:

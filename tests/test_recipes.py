@@ -1193,10 +1193,20 @@ def test_reviewed_photos_refuse_an_image_with_two_faces(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "counts"), [("VAL_PHOTO_REVIEW_CSV", (779, 525, 664)),
-                                              ("TEST_PHOTO_REVIEW_CSV", (674, 402, 892))])
+                                              ("TEST_PHOTO_REVIEW_CSV", (674, 402, 892)),
+                                              ("TRAIN_PHOTO_REVIEW_CSV", (1563, 1074, 3267))])
 def test_shipped_photo_reviews_are_complete_and_match_their_counts(name: str, counts: tuple) -> None:
     import detector.recipes
 
     review = detector.recipes.read_image_review(getattr(detector.recipes, name))
-    assert len(review) == 1968
+    assert len(review) == sum(counts)
     assert collections.Counter(review.values()) == dict(zip(("neutral", "smile", "unusable"), counts, strict=True))
+
+
+@pytest.mark.slow
+def test_training_photo_review_names_exactly_the_recipes_train_people(shared: Path) -> None:
+    from detector.recipes import TRAIN_PHOTO_REVIEW_CSV, read_image_review, smile_neutral_split
+
+    split_of, _ = smile_neutral_split(shared / "data" / "smile-neutral-faces", (0.6, 0.2, 0.2), 0)
+    train = {img for img, split in split_of.items() if split == "train"}
+    assert set(read_image_review(TRAIN_PHOTO_REVIEW_CSV)) == train

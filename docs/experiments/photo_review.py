@@ -2,6 +2,7 @@
 
     python docs/experiments/photo_review.py sheets            # runs/photo-review/<label>_NN.png
     python docs/experiments/photo_review.py sheets test       # runs/photo-review-test/...
+    python docs/experiments/photo_review.py sheets train      # runs/photo-review-train/... (source photos)
 
 ``sheets`` draws the 1,968 validation photos (``datasets/smile-neutral-scenes/val_crops``, one
 face each, labelled by ``muxspace/facial_expressions``) on numbered contact sheets, one series
@@ -22,9 +23,10 @@ import cv2
 import numpy as np
 
 from detector.labels import read_label_file
-from detector.recipes import NAMES
+from detector.recipes import NAMES, smile_neutral_split
 
 DATASET = Path("datasets/smile-neutral-scenes")
+SHARED = Path("../shared")
 OUT = Path("runs/photo-review")  # val; the test photos' sheets go to runs/photo-review-test
 COLS, ROWS, TILE = 8, 6, 120
 
@@ -37,19 +39,31 @@ def dataset_labels(folder: Path) -> dict[str, str]:
     return labels
 
 
+def _photos(split: str) -> dict[str, tuple[Path, str]]:
+    # image name -> (picture, dataset label). val/test: the recipe's one-face folders; train: the
+    # training people's source photos (the pool the recipe draws its close-ups and composites from).
+    if split != "train":
+        folder = DATASET / f"{split}_crops"
+        return {name: (folder / "images" / name, lab) for name, lab in dataset_labels(folder).items()}
+    root = SHARED / "data" / "smile-neutral-faces"
+    split_of, _ = smile_neutral_split(root, (0.6, 0.2, 0.2), 0)
+    with (root / "labels.csv").open(newline="") as f:
+        return {row["image"]: (root / "images" / row["image"], row["expression"]) for row in csv.DictReader(f)
+                if split_of[row["image"]] == "train"}
+
+
 def sheets(split: str = "val") -> int:
-    folder = DATASET / f"{split}_crops"
     out = OUT if split == "val" else Path(f"{OUT}-{split}")
     out.mkdir(parents=True, exist_ok=True)
-    labels = dataset_labels(folder)
+    photos = _photos(split)
     n = 0
     for label in NAMES:
-        names = [name for name, lab in labels.items() if lab == label]
+        names = sorted(name for name, (_, lab) in photos.items() if lab == label)
         index_rows = []
         for start in range(0, len(names), COLS * ROWS):
             sheet = np.full((ROWS * (TILE + 14), COLS * TILE, 3), 255, np.uint8)
             for k, name in enumerate(names[start:start + COLS * ROWS]):
-                img = cv2.resize(cv2.imread(str(folder / "images" / name)), (TILE, TILE), interpolation=cv2.INTER_AREA)
+                img = cv2.resize(cv2.imread(str(photos[name][0])), (TILE, TILE), interpolation=cv2.INTER_AREA)
                 r, c = divmod(k, COLS)
                 y, x = r * (TILE + 14), c * TILE
                 sheet[y:y + TILE, x:x + TILE] = img
@@ -65,11 +79,11 @@ def sheets(split: str = "val") -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args in (["sheets"], ["sheets", "val"], ["sheets", "test"]):
+    if args in (["sheets"], ["sheets", "val"], ["sheets", "test"], ["sheets", "train"]):
         split = args[1] if len(args) > 1 else "val"
         print(sheets(split), "sheets written for the", split, "photos")
         return 0
-    print("usage: python docs/experiments/photo_review.py sheets [val|test]", file=sys.stderr)
+    print("usage: python docs/experiments/photo_review.py sheets [val|test|train]", file=sys.stderr)
     return 2
 
 

@@ -80,6 +80,10 @@ class RecipeConfig:
     # the validation photos 93.3 -> 91.6 % and leaned the model to "neutral" (session 23, model card).
     lowres_share: float = 0.0
     lowres_sides: tuple[int, int] = (20, 72)
+    # A by-eye review of the training people's photos (image,label CSV, e.g. TRAIN_PHOTO_REVIEW_CSV): their
+    # unusable photos leave the close-ups, composites and classifier data; relabelled ones take its label.
+    # None: the dataset's own labels (the shipped recipe).
+    train_review: Path | None = None
 
 
 def _read_labels_csv(root: Path) -> list[dict[str, str]]:
@@ -430,7 +434,7 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
     cfg = config or RecipeConfig()
     data = shared / "data"
     finder = YuNetFaceFinder(face_model or shared / "models" / "face_detection_yunet.onnx")
-    photos, merged, missed = _person_photos(data / "smile-neutral-faces", finder, cfg)
+    photos, merged, missed, review_counts = _person_photos(data / "smile-neutral-faces", finder, cfg)
     # The classifier backbone learns from the person-split photos only.
     person_photos = {split: list(faces) for split, faces in photos.items()}
     unboxed_roboflow: list[str] = []
@@ -438,7 +442,9 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
                                         unboxed_roboflow)
     rng = np.random.default_rng(cfg.seed)
     report: dict = {"seed": cfg.seed, "unboxed_photos": missed, "unboxed_roboflow": unboxed_roboflow,
-                    "merged_near_duplicates": merged, "box_offsets": list(cfg.box_offsets), "splits": {}}
+                    "merged_near_duplicates": merged, "box_offsets": list(cfg.box_offsets),
+                    "train_review": None if cfg.train_review is None else cfg.train_review.name,
+                    "train_review_counts": review_counts, "splits": {}}
 
     cache: dict[Path, np.ndarray] = {}
 
@@ -498,15 +504,49 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
     return report
 
 
+def reviewed_faces(faces: list[FaceSample], review: dict[str, str]) -> tuple[list[FaceSample], dict[str, int]]:
+    """The faces a by-eye review keeps, with its labels, and how many were kept, relabelled and left out.
+
+    ``review`` maps picture names (``image_path.name``) to smile, neutral or unusable; a face
+    whose picture it does not name raises ``KeyError`` with that name (the caller says which
+    review file). The caller's list is not changed.
+
+    Example:
+        >>> faces = [FaceSample(Path("a.jpg"), (0, 0, 9, 9), 0, "A"), FaceSample(Path("b.jpg"), (0, 0, 9, 9), 1, "B")]
+        >>> kept, counts = reviewed_faces(faces, {"a.jpg": "smile", "b.jpg": "unusable"})
+        >>> [(f.image_path.name, f.class_id) for f in kept], counts
+        ([('a.jpg', 1)], {'kept': 1, 'relabelled': 1, 'unusable': 1})
+    """
+    kept: list[FaceSample] = []
+    counts = {"kept": 0, "relabelled": 0, "unusable": 0}
+    for face in faces:
+        label = review[face.image_path.name]
+        if label == "unusable":
+            counts["unusable"] += 1
+            continue
+        cls = NAMES.index(label)
+        counts["relabelled"] += cls != face.class_id
+        kept.append(FaceSample(face.image_path, face.box_xyxy, cls, face.group))
+        counts["kept"] += 1
+    return kept, counts
+
+
 def _person_photos(root: Path, finder: YuNetFaceFinder,
-                   cfg: RecipeConfig) -> tuple[dict[str, list[FaceSample]], list, list[str]]:
+                   cfg: RecipeConfig) -> tuple[dict[str, list[FaceSample]], list, list[str], dict | None]:
     split_of, merged = smile_neutral_split(root, cfg.ratios, cfg.seed)
     rows, missed = load_smile_neutral(root, finder)
     photos: dict[str, list[FaceSample]] = {s: [] for s in SPLITS}
     for r in rows:
         photos[split_of[r["image"]]].append(FaceSample(
             root / "images" / r["image"], tuple(r["box"]), NAMES.index(r["expression"]), r["person"]))
-    return photos, merged, missed
+    counts = None
+    if cfg.train_review is not None:
+        # Training people only: validation and test keep the dataset's labels, so scores stay comparable.
+        try:
+            photos["train"], counts = reviewed_faces(photos["train"], read_image_review(cfg.train_review))
+        except KeyError as exc:
+            raise DatasetError(cfg.train_review, f"no review of training photo {exc.args[0]}") from None
+    return photos, merged, missed, counts
 
 
 def _write_photos(faces: list[FaceSample], target: _SplitWriter, cfg: RecipeConfig, desc: str) -> dict:
@@ -578,7 +618,7 @@ def add_val_crops(shared: Path, dataset: Path, config: RecipeConfig | None = Non
     if [float(v) for v in report.get("box_offsets") or [0, 0, 0, 0]] != [float(v) for v in cfg.box_offsets]:
         raise DatasetError(report_path, "built with other box offsets than this recipe's; rebuild it instead")
     finder = YuNetFaceFinder(face_model or shared / "models" / "face_detection_yunet.onnx")
-    photos, _, _ = _person_photos(shared / "data" / "smile-neutral-faces", finder, cfg)
+    photos, _, _, _ = _person_photos(shared / "data" / "smile-neutral-faces", finder, cfg)
     with atomic_dir(dataset / "val_crops") as tmp:
         summary = _write_photos(photos["val"], _SplitWriter(tmp), cfg, desc="val photos (all)")
     yaml_path = dataset / "data_crops.yaml"
@@ -1337,7 +1377,8 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
                         epochs: int | None = None, threads: int | None = None, width: float | None = None,
                         budget_hours: float | None = None, reviewed_scenes: bool = False,
                         person_disjoint_scenes: bool = False, evaluate: bool = True,
-                        seed: int | None = None, extra_train: tuple[Path, ...] = ()) -> dict:
+                        seed: int | None = None, extra_train: tuple[Path, ...] = (),
+                        reviewed_photos: bool = False) -> dict:
     """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
 
     1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
@@ -1368,7 +1409,10 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     ``extra_train`` adds image folders (with ``labels/`` beside them) to both detector stages'
     training data, in a ``mixed...-extra.yaml`` of its own, for experiments such as session
     22's small colour crops.
-    ``evaluate=False`` skips step 5 (for a candidate judged on
+    ``reviewed_photos`` builds ``dataset`` with the by-eye review of the training people's photos
+    (:data:`TRAIN_PHOTO_REVIEW_CSV`, ``RecipeConfig.train_review``): their unusable photos leave
+    its close-ups, composites and classifier data. A ``dataset`` already built the other way is
+    an error, not reused. ``evaluate=False`` skips step 5 (for a candidate judged on
     validation before any test set is scored). The
     summary's ``seconds`` gives each stage's training wall time and their ``total`` (what this
     call ran: a stage finished by an earlier call counts 0, a resumed one only its rest).
@@ -1397,8 +1441,13 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     for folder in extra_train:
         if not folder.is_dir():
             raise DatasetError(folder, "expected an image folder to add to the detector's training data")
+    review = TRAIN_PHOTO_REVIEW_CSV if reviewed_photos else None
     if not (dataset / "data.yaml").is_file():
-        build_smile_neutral_dataset(shared, dataset)
+        build_smile_neutral_dataset(shared, dataset, RecipeConfig(train_review=review))
+    elif _read_recipe_report(dataset).get("train_review") != (None if review is None else review.name):
+        raise DatasetError(dataset / "recipe_report.json",
+                           f"built {'without' if reviewed_photos else 'with'} the training-photo review; "
+                           "give another --dataset folder")
     classifier = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
                                   resume=_has_checkpoint(runs, "classifier"), **cls_args)
     cls_best = classifier.best

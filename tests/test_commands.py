@@ -77,13 +77,15 @@ def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(recipes, "train_shipped_model", fake)
     assert main(["ship", "--shared", str(tmp_path), "--width", "0.1875", "--budget-hours", "2",
-                 "--reviewed-scenes", "--seed", "1", "--extra-train", "a/images", "b/images", "--no-eval"]) == 0
+                 "--reviewed-scenes", "--seed", "1", "--extra-train", "a/images", "b/images", "--no-eval",
+                 "--reviewed-photos"]) == 0
     assert (seen["width"], seen["budget_hours"], seen["reviewed_scenes"], seen["seed"]) == (0.1875, 2.0, True, 1)
+    assert seen["reviewed_photos"] is True
     assert seen["extra_train"] == (Path("a/images"), Path("b/images")) and seen["evaluate"] is False
     assert seen["person_disjoint_scenes"] is False
     assert "training took 1 min" in capsys.readouterr().out
     assert main(["ship", "--shared", str(tmp_path)]) == 0
-    assert seen["extra_train"] == () and seen["evaluate"] is True
+    assert seen["extra_train"] == () and seen["evaluate"] is True and seen["reviewed_photos"] is False
 
 
 @pytest.mark.parametrize("argv", [["--width", "2"], ["--budget-hours", "0"],

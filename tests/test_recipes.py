@@ -1210,3 +1210,68 @@ def test_training_photo_review_names_exactly_the_recipes_train_people(shared: Pa
     split_of, _ = smile_neutral_split(shared / "data" / "smile-neutral-faces", (0.6, 0.2, 0.2), 0)
     train = {img for img, split in split_of.items() if split == "train"}
     assert set(read_image_review(TRAIN_PHOTO_REVIEW_CSV)) == train
+
+
+@pytest.mark.parametrize(("labels", "review", "kept", "counts"), [
+    (["smile", "neutral"], {"a.jpg": "smile", "b.jpg": "neutral"}, [("a.jpg", "smile"), ("b.jpg", "neutral")],
+     {"kept": 2, "relabelled": 0, "unusable": 0}),
+    (["smile", "neutral"], {"a.jpg": "neutral", "b.jpg": "unusable"}, [("a.jpg", "neutral")],
+     {"kept": 1, "relabelled": 1, "unusable": 1}),
+    (["neutral", "neutral"], {"a.jpg": "unusable", "b.jpg": "unusable"}, [],
+     {"kept": 0, "relabelled": 0, "unusable": 2}),
+])
+def test_reviewed_faces(labels: list[str], review: dict, kept: list, counts: dict) -> None:
+    from detector.recipes import reviewed_faces
+    from detector.scenes import FaceSample
+
+    faces = [FaceSample(Path(f"photos/{n}"), (1.0, 2.0, 30.0, 40.0), NAMES.index(lab), n[0])
+             for n, lab in zip(("a.jpg", "b.jpg"), labels, strict=True)]
+    before = list(faces)
+    out, got = reviewed_faces(faces, review)
+    assert [(f.image_path.name, NAMES[f.class_id]) for f in out] == kept and got == counts
+    assert all(f.box_xyxy == (1.0, 2.0, 30.0, 40.0) and f.group == f.image_path.name[0] for f in out)
+    assert faces == before                                   # the caller's list is left as it was
+    with pytest.raises(KeyError, match="b.jpg"):
+        reviewed_faces(faces, {"a.jpg": "smile"})
+
+
+def test_train_shipped_model_refuses_a_dataset_built_the_other_way(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+
+    dataset, calls, _ = _fake_recipe(tmp_path, monkeypatch)      # built without the review
+    with pytest.raises(DatasetError, match="built without the training-photo review") as err:
+        recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                    evaluate=False, reviewed_photos=True)
+    assert "recipe_report.json" in str(err.value) and calls == []
+    report = json.loads((dataset / "recipe_report.json").read_text())
+    report["train_review"] = recipes.TRAIN_PHOTO_REVIEW_CSV.name
+    (dataset / "recipe_report.json").write_text(json.dumps(report))
+    with pytest.raises(DatasetError, match="built with the training-photo review"):
+        recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                    evaluate=False)
+    recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                evaluate=False, reviewed_photos=True)
+    assert [c[0] for c in calls][:1] == ["classifier"]
+
+
+def test_person_photos_apply_the_training_review_to_training_people_only(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+
+    rows = [{"image": f"{n}.jpg", "box": (0, 0, 9, 9), "expression": "smile", "person": n} for n in "abc"]
+    monkeypatch.setattr(recipes, "smile_neutral_split", lambda *a: ({"a.jpg": "train", "b.jpg": "train",
+                                                                      "c.jpg": "val"}, []))
+    monkeypatch.setattr(recipes, "load_smile_neutral", lambda root, finder: (rows, []))
+    review = tmp_path / "review.csv"
+    review.write_text("image,label\na.jpg,unusable\nb.jpg,neutral\n")
+    photos, _, _, counts = recipes._person_photos(tmp_path, None, recipes.RecipeConfig(train_review=review))
+    assert [(f.image_path.name, NAMES[f.class_id]) for f in photos["train"]] == [("b.jpg", "neutral")]
+    assert [(f.image_path.name, NAMES[f.class_id]) for f in photos["val"]] == [("c.jpg", "smile")]
+    assert counts == {"kept": 1, "relabelled": 1, "unusable": 1}
+    review.write_text("image,label\na.jpg,smile\n")
+    with pytest.raises(DatasetError, match="no review of training photo b.jpg") as err:
+        recipes._person_photos(tmp_path, None, recipes.RecipeConfig(train_review=review))
+    assert str(review) in str(err.value)
+    photos, _, _, counts = recipes._person_photos(tmp_path, None, recipes.RecipeConfig())
+    assert len(photos["train"]) == 2 and counts is None

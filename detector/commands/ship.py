@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "classifier (session 27)")
     scenes.add_argument("--person-disjoint-scenes", action="store_true",
                         help="by-eye labels and the real scenes re-split so that no person is in two splits")
+    parser.add_argument("--reviewed-photos", action="store_true",
+                        help="build --dataset with the by-eye review of the training people's photos "
+                             "(detector/assets/train_photo_review.csv): unusable ones are left out of its "
+                             "close-ups, composites and classifier data (session 30); use its own --dataset")
     parser.add_argument("--extra-train", type=Path, nargs="+", default=(), metavar="IMAGES",
                         help="image folders (labels/ beside them) added to both detector stages' training data, "
                              "e.g. datasets/small-crops/train/images (sessions 22 and 29)")
@@ -51,11 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from detector.recipes import build_smile_neutral_dataset, train_shipped_model
+    from detector.recipes import TRAIN_PHOTO_REVIEW_CSV, RecipeConfig, build_smile_neutral_dataset, train_shipped_model
 
     shared = args.shared or shared_dir()
     if args.data_only:
-        report = build_smile_neutral_dataset(shared, args.dataset)
+        config = RecipeConfig(train_review=TRAIN_PHOTO_REVIEW_CSV if args.reviewed_photos else None)
+        report = build_smile_neutral_dataset(shared, args.dataset, config)
         print(json.dumps(report["splits"], indent=2))
         print(f"dataset written to {args.dataset}")
         return 0
@@ -71,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                                   threads=args.threads, width=args.width, budget_hours=args.budget_hours,
                                   reviewed_scenes=args.reviewed_scenes,
                                   person_disjoint_scenes=args.person_disjoint_scenes, seed=args.seed,
-                                  extra_train=tuple(args.extra_train), evaluate=not args.no_eval)
+                                  extra_train=tuple(args.extra_train), evaluate=not args.no_eval,
+                                  reviewed_photos=args.reviewed_photos)
     print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))
     print(f"training took {summary['seconds']['total'] / 60:.0f} min in this call "
           f"(classifier, detector, warm restart; per stage in 'seconds' above)")

@@ -30,6 +30,7 @@ import hashlib
 import json
 import random
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -243,14 +244,14 @@ GRID_REVIEWS = (Path(__file__).resolve().parent / "assets" / "grid_happy_review.
 # (the test review was the stricter one). The counts per dataset label are in each file's header.
 VAL_PHOTO_REVIEW_CSV = GRID_REVIEWS[0].with_name("val_photo_review.csv")
 TEST_PHOTO_REVIEW_CSV = GRID_REVIEWS[0].with_name("test_photo_review.csv")
-# The same reader's one-pass review of the 5,904 training people's photos (labels.csv names; not used by the
-# recipe yet): 1,074 smile / 1,563 neutral / 3,267 unusable, blurred faces counted unusable.
+# The same reader's one-pass review of the 5,904 training people's photos (labels.csv names; used only by
+# `exprdet ship --reviewed-photos`): 1,074 smile / 1,563 neutral / 3,267 unusable, blurred faces unusable.
 TRAIN_PHOTO_REVIEW_CSV = GRID_REVIEWS[0].with_name("train_photo_review.csv")
 
 
 def read_image_review(path: Path) -> dict[str, str]:
     """``image -> label`` of a per-image review CSV (``image,label``; ``#`` lines are comments): the grid
-    faces (:data:`GRID_REVIEWS`) and the validation photos (:data:`VAL_PHOTO_REVIEW_CSV`).
+    faces (:data:`GRID_REVIEWS`) and the photos (:data:`VAL_PHOTO_REVIEW_CSV` and its test and train twins).
 
     Example:
         >>> # read_image_review(GRID_REVIEWS[0])["10_jpg_07.jpg"]
@@ -388,8 +389,6 @@ def build_reviewed_photos(src: Path, out: Path, review: Path = VAL_PHOTO_REVIEW_
         >>> #                       Path("datasets/photos-reviewed"))["kept"]
         >>> # {'neutral': 779, 'smile': 525}
     """
-    import shutil
-
     reviewed = read_image_review(review)
     images = list_images(src / "images") if (src / "images").is_dir() else []
     if not images:
@@ -1421,8 +1420,6 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
         >>> # train_shipped_model(Path("../shared"), Path("weights/smile-neutral-yolo11n.pt"),
         >>> #                     dataset=Path("datasets/smile-neutral-scenes"), runs=Path("runs/ship"))
     """
-    import shutil
-
     from detector.train import tag_box_convention, train, train_classifier, unfreeze_callback
 
     # ``threads`` and ``seed`` replace the recipe's in every stage.

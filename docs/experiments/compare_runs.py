@@ -34,12 +34,12 @@ RULE_B29 = [("personval", "right", "+", 0.0)] + [r for r in RULE_B28 if r[0] != 
 # Session 28 (runs/b30/PLAN.md): b28's recipe judged two runs (b28, b30 = seed 1) against two (v9, b25).
 RULE_B30 = RULE_B28[:1] + [("personval", "right", "+", -1.0)] + RULE_B28[1:]
 # Session 29 (runs/b31/PLAN.md): b30's rule on b31 alone (by-eye scenes + small colour crops); if it passes,
-# the same rule on the mean of b31 and b32 (seed 1) decides. Its thresholds as written in the plan (the
-# relative ones computed from v9 and b25's session-29 scores), used when b25's runs/val are not there:
-# its weights were not kept, so a fresh checkout cannot rescore it.
-THRESHOLDS_B31 = {("sceneval", "right"): 78.24, ("personval", "right"): 86.22, ("photos", "right"): 92.29,
-                  ("small", "right"): 73.5, ("comps", "right"): 70.35, ("shrunk64", "neutral"): 90.05,
-                  ("shrunk64", "smile"): 92.3, ("fer", "right"): 47.35}
+# the same rule on the mean of b31 and b32 (seed 1) decides. Its thresholds as the plan wrote them down (the
+# relative ones computed from v9 and b25's session-29 scores), all absolute: b25's weights were not kept, so
+# a fresh checkout cannot rescore it.
+RULE_B31 = [("sceneval", "right", "=", 78.24), ("personval", "right", "=", 86.22), ("photos", "right", "=", 92.29),
+            ("small", "right", "=", 73.5), ("comps", "right", "=", 70.35), ("shrunk64", "neutral", "=", 90.05),
+            ("shrunk64", "smile", "=", 92.3), ("fer", "right", "=", 47.35)]
 
 
 def _load(tag: str, name: str) -> dict[str, float] | None:
@@ -69,18 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     # Each rule judges the mean of its candidate runs (one run, or two seeds) against v9 and b25's mean.
     for name, arm_runs, rule in [("session 27 rule", ["b28"], RULE_B28), ("session 28 rule", ["b29"], RULE_B29),
                                  ("session 28 rule for b30", ["b28", "b30"], RULE_B30),
-                                 ("session 29 rule for b31", ["b31"], RULE_B30),
-                                 ("session 29 rule for b31 and b32", ["b31", "b32"], RULE_B30)]:
-        b25_scored = "b25" in val and all(val["b25"][s] for s, *_ in rule)
-        recorded = name.startswith("session 29") and not b25_scored
-        needed = [*arm_runs] if recorded else ["v9", "b25", *arm_runs]
+                                 ("session 29 rule for b31", ["b31"], RULE_B31),
+                                 ("session 29 rule for b31 and b32", ["b31", "b32"], RULE_B31)]:
+        # v9 and b25 are needed only where a threshold is relative to their mean ("+" entries).
+        relative = any(kind == "+" for _, _, kind, _ in rule)
+        needed = ["v9", "b25", *arm_runs] if relative else arm_runs
         if not all(t in val and all(val[t][s] for s, *_ in rule) for t in needed):
             continue
         passed_all = True
         print(f"\n{name} (mean of {', '.join(arm_runs)} against "
-              f"{'the thresholds written in its plan' if recorded else 'the mean of v9 and b25'}):")
+              f"{'the mean of v9 and b25' if relative else 'its written thresholds'}):")
         for s, k, kind, value in rule:
-            need = THRESHOLDS_B31[s, k] if recorded else mean(["v9", "b25"], s, k) + value if kind == "+" else value
+            need = mean(["v9", "b25"], s, k) + value if kind == "+" else value
             arm = mean(arm_runs, s, k)
             passed = arm >= need
             passed_all &= passed

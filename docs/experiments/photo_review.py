@@ -1,15 +1,16 @@
-"""Session 30: contact sheets for reviewing the validation photos' labels by eye.
+"""Session 30: contact sheets for reviewing the photos' labels by eye (validation, test, training).
 
     python docs/experiments/photo_review.py sheets            # runs/photo-review/<label>_NN.png
     python docs/experiments/photo_review.py sheets test       # runs/photo-review-test/...
     python docs/experiments/photo_review.py sheets train      # runs/photo-review-train/... (source photos)
 
 ``sheets`` draws the 1,968 validation photos (``datasets/smile-neutral-scenes/val_crops``, one
-face each, labelled by ``muxspace/facial_expressions``) on numbered contact sheets, one series
-per dataset label, 48 to a sheet, without any model output. The reviewer lists the faces whose
-label looks wrong or that either label fits; ``<label>_index.csv`` maps the numbers to images,
-from which ``detector/assets/val_photo_review.csv`` (``image,label`` for every photo: smile,
-neutral or unusable) was written. ``python docs/experiments/validate.py TAG WEIGHTS photosrev``
+face each, labelled by ``muxspace/facial_expressions``; ``test``: ``test_crops``; ``train``: the
+training people's source photos) on numbered contact sheets, one series per dataset label, 48 to a
+sheet, without any model output. The reviewer lists the faces whose label looks wrong or that
+either label fits; ``<label>_index.csv`` maps the numbers to images, from which
+``detector/assets/{val,test,train}_photo_review.csv`` (``image,label`` for every photo: smile,
+neutral or unusable) were written. ``python docs/experiments/validate.py TAG WEIGHTS photosrev``
 scores a model on the reviewed photos (``detector.recipes.build_reviewed_photos``).
 """
 
@@ -27,7 +28,7 @@ from detector.recipes import NAMES, smile_neutral_split
 
 DATASET = Path("datasets/smile-neutral-scenes")
 SHARED = Path("../shared")
-OUT = Path("runs/photo-review")  # val; the test photos' sheets go to runs/photo-review-test
+OUT = Path("runs/photo-review")  # val; test and train sheets go to runs/photo-review-{test,train}
 COLS, ROWS, TILE = 8, 6, 120
 
 

@@ -24,7 +24,7 @@ Sets (validation people only; none is a test set):
   grid       the Roboflow export's 4x4 grid faces, one per image, labels reviewed by eye
              (datasets/grid-faces; session 29)
   photosrev  the validation photos with their labels reviewed by eye, unusable ones left out
-             (datasets/photos-reviewed: 1,613 of the 1,968; session 30)
+             (datasets/photos-reviewed: 1,304 of the 1,968; session 30)
 """
 
 from __future__ import annotations

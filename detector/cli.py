@@ -8,9 +8,12 @@ command runs, so ``exprdet --help`` does not pay for importing torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from detector.errors import DetectorError
 
@@ -34,6 +37,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ship": ("detector.commands.ship", "rebuild the shipped smile/neutral detector end to end"),
     "twostage": ("detector.commands.fer", "two-stage baseline CNN: train / eval (FER2013, neutral/smile)"),
 }
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``with`` blocks release cameras and writers."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    # `kill`, a scheduler or a container stop sends SIGTERM, whose default action ends the process
+    # without unwinding: half-written temporary folders and open video writers would be left behind.
+    # A BaseException (not Exception) so that no library `except Exception` can swallow it.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,13 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     try:
-        return int(module.run(args) or 0)
+        with _sigterm_raises():
+            return int(module.run(args) or 0)
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
 
 
 def tool_main(command: str, argv: Sequence[str] | None = None) -> int:

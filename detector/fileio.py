@@ -33,7 +33,8 @@ def atomic_dir(final: str | Path, overwrite: bool = True) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and not overwrite:
         raise FileExistsError(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    _remove_orphans(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-{os.getpid()}-", dir=final.parent))
     try:
         yield tmp
     except BaseException:
@@ -46,6 +47,40 @@ def atomic_dir(final: str | Path, overwrite: bool = True) -> Iterator[Path]:
     tmp.rename(final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def orphan_pid(name: str, final_name: str) -> int | None:
+    """The process id in a leftover ``atomic_dir`` folder name for ``final_name``, else None.
+
+    Example:
+        >>> orphan_pid(".data.tmp-4242-x1y2", "data"), orphan_pid(".data.old-7", "data"), orphan_pid("data", "data")
+        (4242, 7, None)
+    """
+    for kind in ("tmp", "old"):
+        prefix = f".{final_name}.{kind}-"
+        if name.startswith(prefix):
+            digits = name[len(prefix):].split("-", 1)[0]
+            return int(digits) if digits.isdigit() else None
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_orphans(final: Path) -> None:
+    # A process killed outright (SIGKILL, a session's end) cannot clean up; its half-written folder
+    # carries its pid, so the next writer of the same output removes it once that process is gone.
+    for path in final.parent.glob(f".{final.name}.*-*"):
+        pid = orphan_pid(path.name, final.name)
+        if pid is not None and pid != os.getpid() and not _pid_alive(pid) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

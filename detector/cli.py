@@ -39,8 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that ``with`` blocks release cameras and writers."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread: it stops a session as Ctrl-C does (outputs finished)."""
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
@@ -51,7 +51,8 @@ def _raise_terminated(signum: int, frame: object) -> None:
 def _sigterm_raises() -> Iterator[None]:
     # `kill`, a scheduler or a container stop sends SIGTERM, whose default action ends the process
     # without unwinding: half-written temporary folders and open video writers would be left behind.
-    # A BaseException (not Exception) so that no library `except Exception` can swallow it.
+    # A KeyboardInterrupt, so every place that ends a session cleanly on Ctrl-C does so on SIGTERM
+    # too, and no library `except Exception` can swallow it.
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -99,12 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except Terminated:
         print("terminated", file=sys.stderr)
         return 143
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def tool_main(command: str, argv: Sequence[str] | None = None) -> int:

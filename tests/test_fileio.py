@@ -99,3 +99,5 @@ def test_sigterm_unwinds_and_exits_143(tmp_path: Path, monkeypatch: pytest.Monke
     assert not out.exists()
     assert list(out.parent.iterdir()) == []  # the temporary folder went with the unwinding
     assert signal.getsignal(signal.SIGTERM) == before
+    # Places that finish their outputs on Ctrl-C (a webcam session's video, log and report) do so on SIGTERM.
+    assert issubclass(cli.Terminated, KeyboardInterrupt)

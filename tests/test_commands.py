@@ -88,6 +88,26 @@ def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.Monke
     assert seen["extra_train"] == () and seen["evaluate"] is True and seen["reviewed_photos"] is False
 
 
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], "weights/smile-neutral-yolo11n.pt"),  # the shipped recipe reproduces the shipped file
+    (["--eval-only"], "weights/smile-neutral-yolo11n.pt"),
+    (["--eval-only", "--reviewed-photos"], "weights/smile-neutral-yolo11n.pt"),
+    (["--no-eval"], "runs/x/out/smile-neutral-yolo11n.pt"),  # candidates never overwrite weights/
+    (["--seed", "1"], "runs/x/out/smile-neutral-yolo11n.pt"),
+    (["--reviewed-photos"], "runs/x/out/smile-neutral-yolo11n.pt"),
+    (["--extra-train", "a/images"], "runs/x/out/smile-neutral-yolo11n.pt"),
+    (["--seed", "1", "--out", "w/best.pt"], "w/best.pt"),
+])
+def test_ship_default_out_keeps_candidates_out_of_weights(argv: list[str], expected: str) -> None:
+    from detector.commands import ship
+    from detector.paths import DEFAULT_WEIGHTS
+
+    parser = argparse.ArgumentParser()
+    ship.add_arguments(parser)
+    out = ship.default_out(parser.parse_args(["--runs", "runs/x", *argv]))
+    assert out == (DEFAULT_WEIGHTS if expected.startswith("weights/") else Path(expected))
+
+
 @pytest.mark.parametrize("argv", [["--width", "2"], ["--budget-hours", "0"],
                                   ["--reviewed-scenes", "--person-disjoint-scenes"]])
 def test_ship_refuses_bad_recipe_options(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

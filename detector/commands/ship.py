@@ -16,7 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shared", type=Path, default=None, help="shared data folder (default ../shared)")
     parser.add_argument("--dataset", type=Path, default=DATASETS_DIR / "smile-neutral-scenes")
     parser.add_argument("--runs", type=Path, default=RUNS_DIR / "ship")
-    parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="where to copy best.pt")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to copy best.pt (default: the shipped weights/ file for the shipped recipe and "
+                             "for --eval-only; RUNS/out/ for a candidate, i.e. --no-eval or any recipe option)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="detector epochs of stage one (default: the shipped recipe's 20, re-planned to fill its "
                              "1.18 h cap); stage two, a warm restart capped at 0.58 h (FINETUNE_ARGS), follows")
@@ -54,10 +56,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--imgsz", type=int, default=None, help="--eval-only: inference size (default: trained)")
 
 
+def default_out(args: argparse.Namespace) -> Path:
+    """Where ``exprdet ship`` copies its weights when ``--out`` is not given.
+
+    A candidate (``--no-eval`` or any option that changes the recipe) goes to ``RUNS/out/``: it is
+    judged on validation before it may replace the shipped file (session 31's b33 overwrote it).
+
+    Example:
+        >>> default_out(argparse.Namespace(out=None, runs=Path("runs/b40"), no_eval=True, eval_only=False))
+        PosixPath('runs/b40/out/smile-neutral-yolo11n.pt')
+    """
+    if args.out is not None:
+        return args.out
+    changed = any(getattr(args, name, None) not in (None, False, ())
+                  for name in ("epochs", "seed", "width", "budget_hours", "reviewed_scenes",
+                               "person_disjoint_scenes", "reviewed_photos", "extra_train"))
+    if not args.eval_only and (args.no_eval or changed):
+        return args.runs / "out" / DEFAULT_WEIGHTS.name
+    return DEFAULT_WEIGHTS
+
+
 def run(args: argparse.Namespace) -> int:
     from detector.recipes import TRAIN_PHOTO_REVIEW_CSV, RecipeConfig, build_smile_neutral_dataset, train_shipped_model
 
     shared = args.shared or shared_dir()
+    args.out = default_out(args)
     if args.data_only:
         config = RecipeConfig(train_review=TRAIN_PHOTO_REVIEW_CSV if args.reviewed_photos else None)
         report = build_smile_neutral_dataset(shared, args.dataset, config)
@@ -81,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))
     print(f"training took {summary['seconds']['total'] / 60:.0f} min in this call "
           f"(classifier, detector, warm restart; per stage in 'seconds' above)")
-    print(f"shipped weights: {summary['weights']}")
+    kind = "shipped" if args.out == DEFAULT_WEIGHTS else "candidate"
+    print(f"{kind} weights: {summary['weights']}")
     return 0

@@ -9,6 +9,7 @@ import pytest
 
 from detector.cli import main
 from detector.commands import fraction, non_negative_float, non_negative_int, positive_float, positive_int
+from detector.paths import DEFAULT_WEIGHTS
 
 
 @pytest.mark.parametrize(("text", "expected"), [("0", 0.0), ("1", 1.0), ("0.25", 0.25), (".5", 0.5)])
@@ -89,23 +90,21 @@ def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.Monke
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    ([], "weights/smile-neutral-yolo11n.pt"),  # the shipped recipe reproduces the shipped file
-    (["--eval-only"], "weights/smile-neutral-yolo11n.pt"),
-    (["--eval-only", "--reviewed-photos"], "weights/smile-neutral-yolo11n.pt"),
-    (["--no-eval"], "runs/x/out/smile-neutral-yolo11n.pt"),  # candidates never overwrite weights/
-    (["--seed", "1"], "runs/x/out/smile-neutral-yolo11n.pt"),
-    (["--reviewed-photos"], "runs/x/out/smile-neutral-yolo11n.pt"),
-    (["--extra-train", "a/images"], "runs/x/out/smile-neutral-yolo11n.pt"),
-    (["--seed", "1", "--out", "w/best.pt"], "w/best.pt"),
+    ([], DEFAULT_WEIGHTS),  # the shipped recipe reproduces the shipped file
+    (["--eval-only"], DEFAULT_WEIGHTS),
+    (["--eval-only", "--reviewed-photos"], DEFAULT_WEIGHTS),
+    (["--no-eval"], Path("runs/x/out/smile-neutral-yolo11n.pt")),  # candidates never overwrite weights/
+    (["--seed", "1"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
+    (["--reviewed-photos"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
+    (["--extra-train", "a/images"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
+    (["--seed", "1", "--out", "w/best.pt"], Path("w/best.pt")),
 ])
-def test_ship_default_out_keeps_candidates_out_of_weights(argv: list[str], expected: str) -> None:
+def test_ship_default_out_keeps_candidates_out_of_weights(argv: list[str], expected: Path) -> None:
     from detector.commands import ship
-    from detector.paths import DEFAULT_WEIGHTS
 
     parser = argparse.ArgumentParser()
     ship.add_arguments(parser)
-    out = ship.default_out(parser.parse_args(["--runs", "runs/x", *argv]))
-    assert out == (DEFAULT_WEIGHTS if expected.startswith("weights/") else Path(expected))
+    assert ship.default_out(parser.parse_args(["--runs", "runs/x", *argv])) == expected
 
 
 @pytest.mark.parametrize("argv", [["--width", "2"], ["--budget-hours", "0"],

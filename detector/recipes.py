@@ -85,6 +85,11 @@ class RecipeConfig:
     # unusable photos leave the close-ups, composites and classifier data; relabelled ones take its label.
     # None: the dataset's own labels (the shipped recipe).
     train_review: Path | None = None
+    # How train_review is used: "drop" (above; session 31's b33) or "closeups-first": every training
+    # photo keeps the dataset's label and stays in the composites and classifier data, and the training
+    # close-ups are drawn first from the photos the review calls unusable, the faces either label fits
+    # (session 32's b34: spend the time-capped epochs where the dataset's boundary is, remove nothing).
+    review_use: str = "drop"
 
 
 def _read_labels_csv(root: Path) -> list[dict[str, str]]:
@@ -443,6 +448,7 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
     report: dict = {"seed": cfg.seed, "unboxed_photos": missed, "unboxed_roboflow": unboxed_roboflow,
                     "merged_near_duplicates": merged, "box_offsets": list(cfg.box_offsets),
                     "train_review": None if cfg.train_review is None else cfg.train_review.name,
+                    "train_review_use": None if cfg.train_review is None else cfg.review_use,
                     "train_review_counts": review_counts, "splits": {}}
 
     cache: dict[Path, np.ndarray] = {}
@@ -478,7 +484,12 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
                     writer.write(f"scene_{scene.stem}_v{v}", img, _label_boxes(xyxy, img, cfg), cls, group=scene.stem)
             # 2. the photos as they are (face fills the frame), as users' head shots look.
             limit = cfg.crops_per_split.get(split)
-            pool = faces if limit is None else [faces[i] for i in order[:limit]]
+            if split == "train" and cfg.train_review is not None and cfg.review_use == "closeups-first":
+                unusable = {n for n, label in read_image_review(cfg.train_review).items() if label == "unusable"}
+                pool = closeup_pool(faces, order, limit, unusable)
+                report["closeups_from_review_unusable"] = sum(f.image_path.name in unusable for f in pool)
+            else:
+                pool = faces if limit is None else [faces[i] for i in order[:limit]]
             target = writer if split != "test" else _SplitWriter(tmp / "test_crops")
             _write_photos(pool, target, cfg, desc=f"{split} photos")
             if split == "train" and cfg.lowres_share > 0:
@@ -501,6 +512,23 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
         (tmp / "data_crops.yaml").write_text(_crops_yaml(yaml_text))
         atomic_write_json(tmp / "recipe_report.json", report)
     return report
+
+
+def closeup_pool(faces: list[FaceSample], order: list[int], limit: int | None,
+                 first: set[str]) -> list[FaceSample]:
+    """The training close-ups: ``limit`` faces in ``order``, those whose picture is in ``first`` before the rest.
+
+    Within each group the seeded ``order`` is kept, so the pick is deterministic; ``limit=None``
+    takes every face. The caller's lists are not changed.
+
+    Example:
+        >>> faces = [FaceSample(Path(f"{c}.jpg"), (0, 0, 9, 9), 0, c) for c in "abcd"]
+        >>> [f.image_path.stem for f in closeup_pool(faces, [3, 0, 2, 1], 3, {"a.jpg", "b.jpg"})]
+        ['a', 'b', 'd']
+    """
+    ranked = [i for i in order if faces[i].image_path.name in first] + \
+             [i for i in order if faces[i].image_path.name not in first]
+    return [faces[i] for i in (ranked if limit is None else ranked[:limit])]
 
 
 def reviewed_faces(faces: list[FaceSample], review: dict[str, str]) -> tuple[list[FaceSample], dict[str, int]]:
@@ -539,10 +567,16 @@ def _person_photos(root: Path, finder: YuNetFaceFinder,
         photos[split_of[r["image"]]].append(FaceSample(
             root / "images" / r["image"], tuple(r["box"]), NAMES.index(r["expression"]), r["person"]))
     counts = None
+    if cfg.review_use not in ("drop", "closeups-first"):
+        raise ValueError(f"review_use must be 'drop' or 'closeups-first', got {cfg.review_use!r}")
     if cfg.train_review is not None:
+        review = read_image_review(cfg.train_review)
         # Training people only: validation and test keep the dataset's labels, so scores stay comparable.
         try:
-            photos["train"], counts = reviewed_faces(photos["train"], read_image_review(cfg.train_review))
+            if cfg.review_use == "drop":
+                photos["train"], counts = reviewed_faces(photos["train"], review)
+            else:
+                counts = dict(collections.Counter(review[f.image_path.name] for f in photos["train"]))
         except KeyError as exc:
             raise DatasetError(cfg.train_review, f"no review of training photo {exc.args[0]}") from None
     return photos, merged, missed, counts
@@ -1372,12 +1406,28 @@ def _has_checkpoint(runs: Path, name: str) -> bool:
     return (runs / name / "weights" / "last.pt").is_file()
 
 
+def photo_review_config(reviewed_photos: str | None) -> RecipeConfig:
+    """The data config of ``exprdet ship --reviewed-photos [drop|closeups-first]``; None: the dataset's labels.
+
+    Example:
+        >>> photo_review_config("closeups-first").review_use
+        'closeups-first'
+        >>> photo_review_config(None).train_review is None
+        True
+    """
+    if reviewed_photos is None:
+        return RecipeConfig()
+    if reviewed_photos not in ("drop", "closeups-first"):
+        raise ValueError(f"reviewed_photos must be 'drop' or 'closeups-first', got {reviewed_photos!r}")
+    return RecipeConfig(train_review=TRAIN_PHOTO_REVIEW_CSV, review_use=reviewed_photos)
+
+
 def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs: Path,
                         epochs: int | None = None, threads: int | None = None, width: float | None = None,
                         budget_hours: float | None = None, reviewed_scenes: bool = False,
                         person_disjoint_scenes: bool = False, evaluate: bool = True,
                         seed: int | None = None, extra_train: tuple[Path, ...] = (),
-                        reviewed_photos: bool = False) -> dict:
+                        reviewed_photos: str | None = None) -> dict:
     """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
 
     1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
@@ -1409,9 +1459,10 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     training data, in a ``mixed...-extra.yaml`` of its own, for experiments such as session
     22's small colour crops.
     ``reviewed_photos`` builds ``dataset`` with the by-eye review of the training people's photos
-    (:data:`TRAIN_PHOTO_REVIEW_CSV`, ``RecipeConfig.train_review``): their unusable photos leave
-    its close-ups, composites and classifier data. A ``dataset`` already built the other way is
-    an error, not reused. ``evaluate=False`` skips step 5 (for a candidate judged on
+    (:data:`TRAIN_PHOTO_REVIEW_CSV`, ``RecipeConfig.train_review``), used as ``RecipeConfig.review_use``
+    says: ``"drop"``: their unusable photos leave its close-ups, composites and classifier data;
+    ``"closeups-first"``: the training close-ups are drawn first from them. A ``dataset`` already
+    built another way is an error, not reused. ``evaluate=False`` skips step 5 (for a candidate judged on
     validation before any test set is scored). The
     summary's ``seconds`` gives each stage's training wall time and their ``total`` (what this
     call ran: a stage finished by an earlier call counts 0, a resumed one only its rest).
@@ -1438,13 +1489,18 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     for folder in extra_train:
         if not folder.is_dir():
             raise DatasetError(folder, "expected an image folder to add to the detector's training data")
-    review = TRAIN_PHOTO_REVIEW_CSV if reviewed_photos else None
+    config = photo_review_config(reviewed_photos)
     if not (dataset / "data.yaml").is_file():
-        build_smile_neutral_dataset(shared, dataset, RecipeConfig(train_review=review))
-    elif _read_recipe_report(dataset).get("train_review") != (None if review is None else review.name):
-        raise DatasetError(dataset / "recipe_report.json",
-                           f"built {'without' if reviewed_photos else 'with'} the training-photo review; "
-                           "give another --dataset folder")
+        build_smile_neutral_dataset(shared, dataset, config)
+    else:
+        report = _read_recipe_report(dataset)
+        # Reports from before session 32 have no train_review_use: their reviewed builds dropped.
+        built = (report.get("train_review"), report.get("train_review_use", report.get("train_review") and "drop"))
+        wanted = (config.train_review and config.train_review.name, config.train_review and config.review_use)
+        if built != wanted:
+            raise DatasetError(dataset / "recipe_report.json",
+                               f"built with training-photo review {built[1] or 'none'}, this run needs "
+                               f"{wanted[1] or 'none'}; give another --dataset folder")
     classifier = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
                                   resume=_has_checkpoint(runs, "classifier"), **cls_args)
     cls_best = classifier.best

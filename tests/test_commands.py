@@ -81,12 +81,14 @@ def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.Monke
                  "--reviewed-scenes", "--seed", "1", "--extra-train", "a/images", "b/images", "--no-eval",
                  "--reviewed-photos"]) == 0
     assert (seen["width"], seen["budget_hours"], seen["reviewed_scenes"], seen["seed"]) == (0.1875, 2.0, True, 1)
-    assert seen["reviewed_photos"] is True
+    assert seen["reviewed_photos"] == "drop"                  # the bare option keeps session 31's meaning
     assert seen["extra_train"] == (Path("a/images"), Path("b/images")) and seen["evaluate"] is False
     assert seen["person_disjoint_scenes"] is False
     assert "training took 1 min" in capsys.readouterr().out
     assert main(["ship", "--shared", str(tmp_path)]) == 0
-    assert seen["extra_train"] == () and seen["evaluate"] is True and seen["reviewed_photos"] is False
+    assert seen["extra_train"] == () and seen["evaluate"] is True and seen["reviewed_photos"] is None
+    assert main(["ship", "--shared", str(tmp_path), "--reviewed-photos", "closeups-first", "--no-eval"]) == 0
+    assert seen["reviewed_photos"] == "closeups-first"
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -96,6 +98,7 @@ def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.Monke
     (["--no-eval"], Path("runs/x/out/smile-neutral-yolo11n.pt")),  # candidates never overwrite weights/
     (["--seed", "1"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
     (["--reviewed-photos"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
+    (["--reviewed-photos", "closeups-first"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
     (["--extra-train", "a/images"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
     (["--seed", "1", "--out", "w/best.pt"], Path("w/best.pt")),
 ])

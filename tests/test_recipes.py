@@ -1240,19 +1240,47 @@ def test_train_shipped_model_refuses_a_dataset_built_the_other_way(tmp_path: Pat
     import detector.recipes as recipes
 
     dataset, calls, _ = _fake_recipe(tmp_path, monkeypatch)      # built without the review
-    with pytest.raises(DatasetError, match="built without the training-photo review") as err:
+
+    def ship(reviewed_photos: str | None) -> None:
         recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
-                                    evaluate=False, reviewed_photos=True)
+                                    evaluate=False, reviewed_photos=reviewed_photos)
+
+    with pytest.raises(DatasetError, match="built with training-photo review none, this run needs drop") as err:
+        ship("drop")
     assert "recipe_report.json" in str(err.value) and calls == []
     report = json.loads((dataset / "recipe_report.json").read_text())
-    report["train_review"] = recipes.TRAIN_PHOTO_REVIEW_CSV.name
+    report["train_review"] = recipes.TRAIN_PHOTO_REVIEW_CSV.name     # a session-31 build: no train_review_use
     (dataset / "recipe_report.json").write_text(json.dumps(report))
-    with pytest.raises(DatasetError, match="built with the training-photo review"):
-        recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
-                                    evaluate=False)
-    recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
-                                evaluate=False, reviewed_photos=True)
+    with pytest.raises(DatasetError, match="built with training-photo review drop, this run needs none"):
+        ship(None)
+    with pytest.raises(DatasetError, match="review drop, this run needs closeups-first"):
+        ship("closeups-first")
+    ship("drop")
     assert [c[0] for c in calls][:1] == ["classifier"]
+    report["train_review_use"] = "closeups-first"
+    (dataset / "recipe_report.json").write_text(json.dumps(report))
+    with pytest.raises(DatasetError, match="review closeups-first, this run needs drop"):
+        ship("drop")
+    with pytest.raises(ValueError, match="'drop' or 'closeups-first'"):
+        ship("keep")
+
+
+@pytest.mark.parametrize(("order", "limit", "first", "expected"), [
+    ([0, 1, 2, 3], 2, set(), ["a", "b"]),                         # no review: the seeded order (the shipped recipe)
+    ([3, 2, 1, 0], 2, {"b.jpg", "c.jpg"}, ["c", "b"]),            # reviewed ones first, in the seeded order
+    ([3, 2, 1, 0], 3, {"b.jpg"}, ["b", "d", "c"]),                # then the others, in the seeded order
+    ([0, 1, 2, 3], None, {"d.jpg"}, ["d", "a", "b", "c"]),        # no limit: every face
+    ([0, 1], 5, {"x.jpg"}, ["a", "b"]),                           # a name the faces lack changes nothing
+])
+def test_closeup_pool_draws_the_given_pictures_first(order: list[int], limit: int | None, first: set[str],
+                                                     expected: list[str]) -> None:
+    from detector.recipes import closeup_pool
+    from detector.scenes import FaceSample
+
+    faces = [FaceSample(Path(f"{c}.jpg"), (0.0, 0.0, 9.0, 9.0), 0, c) for c in "abcd"]
+    before, order_before = list(faces), list(order)
+    assert [f.image_path.stem for f in closeup_pool(faces, order, limit, first)] == expected
+    assert faces == before and order == order_before
 
 
 def test_person_photos_apply_the_training_review_to_training_people_only(tmp_path: Path,
@@ -1275,3 +1303,12 @@ def test_person_photos_apply_the_training_review_to_training_people_only(tmp_pat
     assert str(review) in str(err.value)
     photos, _, _, counts = recipes._person_photos(tmp_path, None, recipes.RecipeConfig())
     assert len(photos["train"]) == 2 and counts is None
+    review.write_text("image,label\na.jpg,unusable\nb.jpg,neutral\n")
+    # closeups-first keeps every photo with the dataset's label and only counts the review.
+    photos, _, _, counts = recipes._person_photos(tmp_path, None, recipes.RecipeConfig(train_review=review,
+                                                                                       review_use="closeups-first"))
+    assert [(f.image_path.name, NAMES[f.class_id]) for f in photos["train"]] == [("a.jpg", "smile"),
+                                                                                   ("b.jpg", "smile")]
+    assert counts == {"unusable": 1, "neutral": 1}
+    with pytest.raises(ValueError, match="review_use"):
+        recipes._person_photos(tmp_path, None, recipes.RecipeConfig(train_review=review, review_use="both"))

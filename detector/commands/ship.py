@@ -39,10 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "classifier (session 27)")
     scenes.add_argument("--person-disjoint-scenes", action="store_true",
                         help="by-eye labels and the real scenes re-split so that no person is in two splits")
-    parser.add_argument("--reviewed-photos", action="store_true",
+    parser.add_argument("--reviewed-photos", nargs="?", const="drop", choices=("drop", "closeups-first"),
+                        default=None,
                         help="build --dataset with the by-eye review of the training people's photos "
-                             "(detector/assets/train_photo_review.csv): unusable ones are left out of its "
-                             "close-ups, composites and classifier data (session 30); use its own --dataset")
+                             "(detector/assets/train_photo_review.csv): 'drop' (the default) leaves its unusable "
+                             "ones out of the close-ups, composites and classifier data (session 31); "
+                             "'closeups-first' keeps every photo and draws the training close-ups first from "
+                             "the unusable ones (session 32); use its own --dataset")
     parser.add_argument("--extra-train", type=Path, nargs="+", default=(), metavar="IMAGES",
                         help="image folders (labels/ beside them) added to both detector stages' training data, "
                              "e.g. datasets/small-crops/train/images (sessions 22 and 29)")
@@ -77,13 +80,12 @@ def default_out(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from detector.recipes import TRAIN_PHOTO_REVIEW_CSV, RecipeConfig, build_smile_neutral_dataset, train_shipped_model
+    from detector.recipes import build_smile_neutral_dataset, photo_review_config, train_shipped_model
 
     shared = args.shared or shared_dir()
     args.out = default_out(args)
     if args.data_only:
-        config = RecipeConfig(train_review=TRAIN_PHOTO_REVIEW_CSV if args.reviewed_photos else None)
-        report = build_smile_neutral_dataset(shared, args.dataset, config)
+        report = build_smile_neutral_dataset(shared, args.dataset, photo_review_config(args.reviewed_photos))
         print(json.dumps(report["splits"], indent=2))
         print(f"dataset written to {args.dataset}")
         return 0

@@ -1,4 +1,4 @@
-"""Sessions 25-31: validation table of several runs, and the rules written in their ``runs/<tag>/PLAN.md``.
+"""Sessions 25-32: validation table of several runs, and the rules written in their ``runs/<tag>/PLAN.md``.
 
 Run from the project root after scoring each run with the validation sets of the model card's
 section "Session 24" and, since session 27, the by-eye real-scene faces (folders
@@ -9,7 +9,9 @@ section "Session 24" and, since session 27, the by-eye real-scene faces (folders
 Prints the share of faces right per set and run, the per-class share on the photos shrunk to 64 px
 and on the by-eye real scenes, and, when v9, b25, b21 and b22 are all scored, rule 1 (the mean of the
 small-colour-crop arm's two seeds against the mean of the shipped recipe's two runs, with session
-22's margins) and rule 2; when b28, b29, b30, b31 or b33 is scored, the rule written for it (sessions 27-31).
+22's margins) and rule 2; when b28, b29, b30, b31, b33 or b34 is scored, the rule written for it (sessions 27-32).
+The row
+"photos, review-unusable faces" is the dataset-label validation photos that the by-eye review left out.
 """
 
 from __future__ import annotations
@@ -68,7 +70,21 @@ def _load(tag: str, name: str) -> dict[str, float] | None:
     # class's share of faces right. Index by the report's own labels, not by position.
     confusion = report["confusion"]
     share = {name: 100 * confusion["normalized"][i][i] for i, name in enumerate(confusion["labels"])}
-    return {"right": 100 * report["face"]["shares"]["right"], "neutral": share["neutral"], "smile": share["smile"]}
+    return {"right": 100 * report["face"]["shares"]["right"], "neutral": share["neutral"], "smile": share["smile"],
+            "faces": report["face"]["faces"], "right_n": report["face"]["right"]}
+
+
+def unreviewed_share(photos: dict[str, float], reviewed: dict[str, float]) -> float:
+    """Share of the validation photos' faces right among those the by-eye review left out (unusable).
+
+    The reviewed set is the photos minus those faces, with the review's labels; it relabels 2 of the
+    1,304 it keeps (session 30), so the difference is exact to about two faces.
+
+    Example:
+        >>> round(unreviewed_share({"faces": 1968, "right_n": 1837}, {"faces": 1304, "right_n": 1272}), 1)
+        85.1
+    """
+    return 100 * (photos["right_n"] - reviewed["right_n"]) / (photos["faces"] - reviewed["faces"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     for s, k in rows:
         cells = [f"{val[t][s][k]:.1f}" if val[t][s] else "-" for t in tags]
         print(f"| {s} {k} % | " + " | ".join(cells) + " |")
+    # Where a run gains or loses on the dataset-label photos: the faces the review could call, or the rest.
+    cells = [f"{unreviewed_share(val[t]['photos'], val[t]['photosrev']):.1f}"
+             if val[t]["photos"] and val[t]["photosrev"] else "-" for t in tags]
+    print("| photos, review-unusable faces right % | " + " | ".join(cells) + " |")
     def mean(runs: list[str], s: str, k: str) -> float:
         return sum(val[t][s][k] for t in runs) / len(runs)
 

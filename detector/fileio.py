@@ -50,7 +50,9 @@ def atomic_dir(final: str | Path, overwrite: bool = True) -> Iterator[Path]:
 
 
 def orphan_pid(name: str, final_name: str) -> int | None:
-    """The process id in a leftover ``atomic_dir`` folder name for ``final_name``, else None.
+    """The process id in a leftover temporary name for ``final_name``, else None.
+
+    Both :func:`atomic_dir` folders and :func:`temp_file_for` files carry it.
 
     Example:
         >>> orphan_pid(".data.tmp-4242-x1y2", "data"), orphan_pid(".data.old-7", "data"), orphan_pid("data", "data")
@@ -76,11 +78,35 @@ def _pid_alive(pid: int) -> bool:
 
 def _remove_orphans(final: Path) -> None:
     # A process killed outright (SIGKILL, a session's end) cannot clean up; its half-written folder
-    # carries its pid, so the next writer of the same output removes it once that process is gone.
+    # or file carries its pid, so the next writer of the same output removes it once that process is gone.
     for path in final.parent.glob(f".{final.name}.*-*"):
         pid = orphan_pid(path.name, final.name)
-        if pid is not None and pid != os.getpid() and not _pid_alive(pid) and path.is_dir():
+        if pid is None or pid == os.getpid() or _pid_alive(pid):
+            continue
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def temp_file_for(final: str | Path, suffix: str = "") -> tuple[int, Path]:
+    """Open a new hidden temporary file beside ``final`` (same file system, so a rename is atomic).
+
+    Its name, ``.NAME.tmp-PID-XXXX`` plus ``suffix``, carries this process's id, and leftovers of
+    dead processes for the same ``final`` are removed first, as :func:`atomic_dir` does. Returns
+    the open descriptor and the path; the caller renames it into place or unlinks it.
+
+    Example:
+        >>> import tempfile
+        >>> fd, tmp = temp_file_for(Path(tempfile.mkdtemp()) / "out.mp4", suffix=".mp4")
+        >>> os.close(fd); tmp.name.startswith(f".out.mp4.tmp-{os.getpid()}-"), tmp.suffix
+        (True, '.mp4')
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(final)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.tmp-{os.getpid()}-", suffix=suffix, dir=final.parent)
+    return fd, Path(name)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -93,8 +119,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         b'1'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = temp_file_for(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -108,6 +133,27 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    """Copy ``src`` to ``dst`` through a temporary file and a rename, so ``dst`` is never half written.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> atomic_copy(atomic_write_text(d / "a.txt", "x"), d / "sub" / "b.txt").read_text()
+        'x'
+    """
+    dst = Path(dst)
+    fd, tmp = temp_file_for(dst)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dst
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -14,7 +14,6 @@ import csv
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from detector.annotate import annotate
 from detector.core import Detections
 from detector.errors import DetectorError
+from detector.fileio import temp_file_for
 from detector.inference import FrameDetector
 from detector.session import build_session_report, write_session_report
 from detector.smoothing import FlickerStats, LabelSmoother, flicker_stats
@@ -87,9 +87,7 @@ class DetectionLog:
         self._tmp: Path | None = None
 
     def __enter__(self) -> DetectionLog:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        self._tmp = Path(name)
+        fd, self._tmp = temp_file_for(self.path)
         os.chmod(self._tmp, default_file_mode())
         self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
         if self.format == "csv":

@@ -43,7 +43,7 @@ from tqdm import tqdm
 from detector.dedupe import dhash64, dhash256, near_duplicate_pairs
 from detector.errors import DatasetError, ModelError
 from detector.faces import YuNetFaceFinder
-from detector.fileio import atomic_dir, atomic_write_json, atomic_write_text, list_images
+from detector.fileio import atomic_copy, atomic_dir, atomic_write_json, atomic_write_text, list_images
 from detector.labels import (
     HUMAN_BOX_OFFSETS,
     box_iou_xyxy,
@@ -1542,10 +1542,7 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     tag_box_convention(result.best, dataset_box_convention(dataset))
     reports = evaluate_shipped_model(shared, result.best, cls_best, dataset=dataset, runs=runs) if evaluate else {}
     for src, dst in ((result.best, out_weights), (cls_best, out_weights.parent / "smile-neutral-cls.pt")):
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_suffix(".pt.tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+        atomic_copy(src, dst)
     return {"classifier": str(cls_best), "detector": str(result.best),
             "seconds": {stage: round(value, 1) for stage, value in seconds.items()},
             "weights": str(out_weights), "reports": reports}

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ import cv2
 import numpy as np
 
 from detector.errors import SourceError
-from detector.fileio import IMAGE_SUFFIXES, list_images
+from detector.fileio import IMAGE_SUFFIXES, list_images, temp_file_for
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 # Stills have no frame rate; counting each image as one second gives session reports a time axis.
@@ -410,10 +409,8 @@ class VideoWriter:
             self.size_wh = (int(frame.shape[1]), int(frame.shape[0]))
         # Same folder (same file system, so the final rename is atomic) and same suffix
         # (OpenCV picks the container from it).
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.tmp-", suffix=self.path.suffix,
-                                    dir=self.path.parent)
+        fd, self._tmp = temp_file_for(self.path, suffix=self.path.suffix)
         os.close(fd)
-        self._tmp = Path(name)
         os.chmod(self._tmp, default_file_mode())
         writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
                                  self.size_wh)

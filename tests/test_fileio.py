@@ -9,10 +9,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from detector import cli
-from detector.fileio import atomic_dir, orphan_pid
+from detector.fileio import atomic_copy, atomic_dir, atomic_write_text, orphan_pid, temp_file_for
 
 
 @pytest.mark.parametrize(
@@ -54,6 +55,43 @@ def test_atomic_dir_removes_leftovers_of_dead_writers_only(tmp_path: Path) -> No
     assert (tmp_path / "out" / "a.txt").read_text() == "done"
     for name, kept in leftovers.items():
         assert (tmp_path / name).exists() == kept, name
+
+
+def test_file_writers_remove_leftover_files_of_dead_writers_only(tmp_path: Path) -> None:
+    from detector.live import DetectionLog
+    from detector.sources import VideoWriter
+
+    dead, alive = _dead_pid(), os.getppid()
+    for final in ("r.json", "log.csv", "out.mp4", "w.pt"):
+        for name in (f".{final}.tmp-{dead}-ab12", f".{final}.tmp-{alive}-cd34", f".{final}.x1y2"):
+            (tmp_path / name).write_text("half")
+    atomic_write_text(tmp_path / "r.json", "{}")
+    with DetectionLog(tmp_path / "log.csv") as log:
+        log.write([{"frame": 0}])
+    with VideoWriter(tmp_path / "out.mp4", fps=5.0) as writer:
+        writer.write(np.zeros((32, 48, 3), np.uint8))
+    atomic_copy(tmp_path / "r.json", tmp_path / "w.pt")
+    # The killed writer's temporary file is gone; a live writer's and an old-style name (no pid) stay.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == sorted(
+        f".{final}.{rest}" for final in ("r.json", "log.csv", "out.mp4", "w.pt")
+        for rest in (f"tmp-{alive}-cd34", "x1y2"))
+    assert {p.name for p in tmp_path.iterdir() if not p.name.startswith(".")} == {"r.json", "log.csv", "out.mp4",
+                                                                                 "w.pt"}
+
+
+def test_temp_file_for_names_the_output_and_pid(tmp_path: Path) -> None:
+    fd, tmp = temp_file_for(tmp_path / "sub" / "clip.mp4", suffix=".mp4")
+    os.close(fd)
+    assert tmp.parent == tmp_path / "sub" and tmp.suffix == ".mp4"
+    assert orphan_pid(tmp.name, "clip.mp4") == os.getpid()
+
+
+def test_atomic_copy_failure_leaves_nothing(tmp_path: Path) -> None:
+    atomic_write_text(tmp_path / "dst.pt", "previous")
+    with pytest.raises(FileNotFoundError):
+        atomic_copy(tmp_path / "missing.pt", tmp_path / "dst.pt")
+    assert (tmp_path / "dst.pt").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dst.pt"]
 
 
 def test_atomic_dir_failure_keeps_previous_output(tmp_path: Path) -> None:

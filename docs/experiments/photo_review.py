@@ -3,6 +3,7 @@
     python docs/experiments/photo_review.py sheets            # runs/photo-review/<label>_NN.png
     python docs/experiments/photo_review.py sheets test       # runs/photo-review-test/...
     python docs/experiments/photo_review.py sheets train      # runs/photo-review-train/... (source photos)
+    python docs/experiments/photo_review.py sheets train-unusable  # the training photos reviewed unusable
 
 ``sheets`` draws the 1,968 validation photos (``datasets/smile-neutral-scenes/val_crops``, one
 face each, labelled by ``muxspace/facial_expressions``; ``test``: ``test_crops``; ``train``: the
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 
 from detector.labels import read_label_file
-from detector.recipes import NAMES, smile_neutral_split
+from detector.recipes import NAMES, TRAIN_PHOTO_REVIEW_CSV, read_image_review, smile_neutral_split
 
 DATASET = Path("datasets/smile-neutral-scenes")
 SHARED = Path("../shared")
@@ -56,7 +57,13 @@ def _photos(split: str) -> dict[str, tuple[Path, str]]:
 def sheets(split: str = "val") -> int:
     out = OUT if split == "val" else Path(f"{OUT}-{split}")
     out.mkdir(parents=True, exist_ok=True)
-    photos = _photos(split)
+    if split == "train-unusable":
+        # Session 32: only the training photos the review called unusable, to split them into faces
+        # either label fits and faces that cannot be read (detector/assets/train_photo_unreadable.csv).
+        review = read_image_review(TRAIN_PHOTO_REVIEW_CSV)
+        photos = {name: v for name, v in _photos("train").items() if review[name] == "unusable"}
+    else:
+        photos = _photos(split)
     n = 0
     for label in NAMES:
         names = sorted(name for name, (_, lab) in photos.items() if lab == label)
@@ -80,11 +87,11 @@ def sheets(split: str = "val") -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args in (["sheets"], ["sheets", "val"], ["sheets", "test"], ["sheets", "train"]):
+    if args in (["sheets"], ["sheets", "val"], ["sheets", "test"], ["sheets", "train"], ["sheets", "train-unusable"]):
         split = args[1] if len(args) > 1 else "val"
         print(sheets(split), "sheets written for the", split, "photos")
         return 0
-    print("usage: python docs/experiments/photo_review.py sheets [val|test|train]", file=sys.stderr)
+    print("usage: python docs/experiments/photo_review.py sheets [val|test|train|train-unusable]", file=sys.stderr)
     return 2
 
 

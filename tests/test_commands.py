@@ -110,6 +110,19 @@ def test_ship_default_out_keeps_candidates_out_of_weights(argv: list[str], expec
     assert ship.default_out(parser.parse_args(["--runs", "runs/x", *argv])) == expected
 
 
+def test_ship_options_are_each_recipe_or_run_options() -> None:
+    from detector.commands import ship
+
+    parser = argparse.ArgumentParser()
+    ship.add_arguments(parser)
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
+    # A new option must be classified: a recipe option makes a candidate that never overwrites weights/.
+    assert dests == set(ship.RECIPE_OPTIONS) | set(ship.RUN_OPTIONS)
+    assert not set(ship.RECIPE_OPTIONS) & set(ship.RUN_OPTIONS)
+    for dest in ship.RECIPE_OPTIONS:                           # and none defaults to a value that counts as changed
+        assert parser.get_default(dest) in (None, False, ()), dest
+
+
 @pytest.mark.parametrize("argv", [["--width", "2"], ["--budget-hours", "0"],
                                   ["--reviewed-scenes", "--person-disjoint-scenes"]])
 def test_ship_refuses_bad_recipe_options(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,13 @@ from detector.commands import fraction, positive_float
 from detector.paths import DATASETS_DIR, DEFAULT_WEIGHTS, RUNS_DIR, shared_dir
 
 HELP = "rebuild the shipped smile/neutral detector end to end (data recipe, classifier, detector, eval)"
+# Options that change what is trained: any of them makes the run a candidate (default_out). Every other
+# option must be in RUN_OPTIONS; tests/test_commands.py checks that the parser has no third kind.
+RECIPE_OPTIONS = ("epochs", "seed", "width", "budget_hours", "reviewed_scenes", "person_disjoint_scenes",
+                  "reviewed_photos", "extra_train")
+# --threads changes the epoch count of a time-capped stage, but a user reproducing the recipe on another
+# machine may need it, so it does not make a candidate.
+RUN_OPTIONS = ("shared", "dataset", "runs", "out", "threads", "no_eval", "data_only", "eval_only", "imgsz")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,9 +78,7 @@ def default_out(args: argparse.Namespace) -> Path:
     """
     if args.out is not None:
         return args.out
-    changed = any(getattr(args, name, None) not in (None, False, ())
-                  for name in ("epochs", "seed", "width", "budget_hours", "reviewed_scenes",
-                               "person_disjoint_scenes", "reviewed_photos", "extra_train"))
+    changed = any(getattr(args, name, None) not in (None, False, ()) for name in RECIPE_OPTIONS)
     if not args.eval_only and (args.no_eval or changed):
         return args.runs / "out" / DEFAULT_WEIGHTS.name
     return DEFAULT_WEIGHTS

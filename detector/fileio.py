@@ -106,6 +106,10 @@ def temp_file_for(final: str | Path, suffix: str = "") -> tuple[int, Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(final)
     fd, name = tempfile.mkstemp(prefix=f".{final.name}.tmp-{os.getpid()}-", suffix=suffix, dir=final.parent)
+    # mkstemp creates 0600; the output renamed into place gets what a plain open() would (0666 minus umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
     return fd, Path(name)
 
 
@@ -123,10 +127,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        # mkstemp creates 0600; give the file the mode a plain open() would (0666 minus umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -84,6 +84,11 @@ def test_temp_file_for_names_the_output_and_pid(tmp_path: Path) -> None:
     os.close(fd)
     assert tmp.parent == tmp_path / "sub" and tmp.suffix == ".mp4"
     assert orphan_pid(tmp.name, "clip.mp4") == os.getpid()
+    umask = os.umask(0)
+    os.umask(umask)
+    # Not mkstemp's 0600: outputs renamed into place (weights, logs, videos) get a plain open()'s mode.
+    assert tmp.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert atomic_copy(tmp, tmp_path / "w.pt").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_atomic_copy_failure_leaves_nothing(tmp_path: Path) -> None:

@@ -89,6 +89,21 @@ def _remove_orphans(final: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def default_file_mode() -> int:
+    """``0o666`` minus the umask: what ``open()`` would give a new file.
+
+    ``mkstemp`` creates ``0600`` files; outputs renamed into place should get the user's
+    normal permissions instead.
+
+    Example:
+        >>> default_file_mode() & 0o600
+        384
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def temp_file_for(final: str | Path, suffix: str = "") -> tuple[int, Path]:
     """Open a new hidden temporary file beside ``final`` (same file system, so a rename is atomic).
 
@@ -106,11 +121,33 @@ def temp_file_for(final: str | Path, suffix: str = "") -> tuple[int, Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(final)
     fd, name = tempfile.mkstemp(prefix=f".{final.name}.tmp-{os.getpid()}-", suffix=suffix, dir=final.parent)
-    # mkstemp creates 0600; the output renamed into place gets what a plain open() would (0666 minus umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)
+    os.chmod(name, default_file_mode())
     return fd, Path(name)
+
+
+@contextlib.contextmanager
+def atomic_file(final: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``final`` (:func:`temp_file_for`); rename it into place on success.
+
+    For writers that want a path rather than a descriptor (``shutil.copyfile``, ``torch.save``).
+    A failure removes the temporary file and leaves ``final`` as it was.
+
+    Example:
+        >>> import tempfile
+        >>> with atomic_file(Path(tempfile.mkdtemp()) / "w.txt") as tmp:
+        ...     _ = tmp.write_text("ok")
+        >>> tmp.with_name("w.txt").read_text()
+        'ok'
+    """
+    final = Path(final)
+    fd, tmp = temp_file_for(final, suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -144,16 +181,9 @@ def atomic_copy(src: str | Path, dst: str | Path) -> Path:
         >>> atomic_copy(atomic_write_text(d / "a.txt", "x"), d / "sub" / "b.txt").read_text()
         'x'
     """
-    dst = Path(dst)
-    fd, tmp = temp_file_for(dst)
-    os.close(fd)
-    try:
+    with atomic_file(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dst
+    return Path(dst)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

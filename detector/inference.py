@@ -27,7 +27,7 @@ import numpy as np
 
 from detector.core import Detections
 from detector.errors import ModelError
-from detector.fileio import temp_file_for
+from detector.fileio import atomic_file
 from detector.paths import DEFAULT_WEIGHTS
 
 MODEL_SUFFIXES = (".pt", ".onnx", ".yaml", ".yml")
@@ -377,14 +377,8 @@ def build_untrained_weights(path: str | Path, names: Sequence[str] = ("neutral",
     net.task = "detect"
     model.model = net
     # Model.save writes the same checkpoint layout training does, so YOLO(path) loads it.
-    fd, tmp = temp_file_for(path, suffix=".pt")
-    os.close(fd)
-    try:
+    with atomic_file(path, suffix=".pt") as tmp:
         model.save(str(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

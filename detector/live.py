@@ -36,7 +36,6 @@ from detector.sources import (
     FALLBACK_FPS,
     FrameSource,
     VideoWriter,
-    default_file_mode,
     open_source,
 )
 
@@ -88,7 +87,6 @@ class DetectionLog:
 
     def __enter__(self) -> DetectionLog:
         fd, self._tmp = temp_file_for(self.path)
-        os.chmod(self._tmp, default_file_mode())
         self._fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
         if self.format == "csv":
             self._csv = csv.DictWriter(self._fh, fieldnames=LOG_FIELDS, extrasaction="ignore")

@@ -310,21 +310,6 @@ def _read_image(path: Path) -> np.ndarray:
     return image
 
 
-def default_file_mode() -> int:
-    """``0o666`` minus the umask: what ``open()`` would give a new file.
-
-    ``mkstemp`` creates ``0600`` files; outputs renamed into place should get the user's
-    normal permissions instead.
-
-    Example:
-        >>> default_file_mode() & 0o600
-        384
-    """
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def is_stream_url(spec: str) -> bool:
     """True for rtsp/rtmp/http(s)/udp/tcp URLs.
 
@@ -411,7 +396,6 @@ class VideoWriter:
         # (OpenCV picks the container from it).
         fd, self._tmp = temp_file_for(self.path, suffix=self.path.suffix)
         os.close(fd)
-        os.chmod(self._tmp, default_file_mode())
         writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
                                  self.size_wh)
         if not writer.isOpened():

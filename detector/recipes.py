@@ -59,6 +59,8 @@ from detector.scenes import FaceSample, compose_scene, lower_resolution
 from detector.split import SplitItem, split_groups
 
 NAMES = ["neutral", "smile"]
+# How a by-eye review of the training photos is used (RecipeConfig.review_use, exprdet ship --reviewed-photos).
+REVIEW_USES = ("drop", "closeups-first")
 SPLITS = ("train", "val", "test")
 
 
@@ -90,6 +92,10 @@ class RecipeConfig:
     # close-ups are drawn first from the photos the review calls unusable, the faces either label fits
     # (session 32's b34: spend the time-capped epochs where the dataset's boundary is, remove nothing).
     review_use: str = "drop"
+
+    def __post_init__(self) -> None:
+        if self.review_use not in REVIEW_USES:
+            raise ValueError(f"review_use must be {' or '.join(map(repr, REVIEW_USES))}, got {self.review_use!r}")
 
 
 def _read_labels_csv(root: Path) -> list[dict[str, str]]:
@@ -567,8 +573,6 @@ def _person_photos(root: Path, finder: YuNetFaceFinder,
         photos[split_of[r["image"]]].append(FaceSample(
             root / "images" / r["image"], tuple(r["box"]), NAMES.index(r["expression"]), r["person"]))
     counts = None
-    if cfg.review_use not in ("drop", "closeups-first"):
-        raise ValueError(f"review_use must be 'drop' or 'closeups-first', got {cfg.review_use!r}")
     if cfg.train_review is not None:
         review = read_image_review(cfg.train_review)
         # Training people only: validation and test keep the dataset's labels, so scores stay comparable.
@@ -1417,8 +1421,6 @@ def photo_review_config(reviewed_photos: str | None) -> RecipeConfig:
     """
     if reviewed_photos is None:
         return RecipeConfig()
-    if reviewed_photos not in ("drop", "closeups-first"):
-        raise ValueError(f"reviewed_photos must be 'drop' or 'closeups-first', got {reviewed_photos!r}")
     return RecipeConfig(train_review=TRAIN_PHOTO_REVIEW_CSV, review_use=reviewed_photos)
 
 

@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "classifier (session 27)")
     scenes.add_argument("--person-disjoint-scenes", action="store_true",
                         help="by-eye labels and the real scenes re-split so that no person is in two splits")
+    # detector.recipes.REVIEW_USES, spelled out so that parsing does not import the recipe (a test checks).
     parser.add_argument("--reviewed-photos", nargs="?", const="drop", choices=("drop", "closeups-first"),
                         default=None,
                         help="build --dataset with the by-eye review of the training people's photos "

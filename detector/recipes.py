@@ -31,7 +31,7 @@ import json
 import random
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -92,10 +92,27 @@ class RecipeConfig:
     # close-ups are drawn first from the photos the review calls unusable, the faces either label fits
     # (session 32's b34: spend the time-capped epochs where the dataset's boundary is, remove nothing).
     review_use: str = "drop"
+    # Side (px) of the classifier's face crops: 7/6 of its training size (CLASSIFIER_ARGS' 96 px -> 112), so
+    # that its random crops and zoom have pixels to take; see classifier_crop_side (session 33's b35).
+    classifier_crop: int = 112
 
     def __post_init__(self) -> None:
         if self.review_use not in REVIEW_USES:
             raise ValueError(f"review_use must be {' or '.join(map(repr, REVIEW_USES))}, got {self.review_use!r}")
+        if self.classifier_crop < 32:
+            raise ValueError(f"classifier_crop must be at least 32 px, got {self.classifier_crop}")
+
+
+def classifier_crop_side(imgsz: int) -> int:
+    """Side of the classifier's face crops for a classifier trained at ``imgsz`` (the recipe's 112 for 96).
+
+    Example:
+        >>> classifier_crop_side(96), classifier_crop_side(160)
+        (112, 187)
+    """
+    if imgsz < 32:
+        raise ValueError(f"classifier imgsz must be at least 32 px, got {imgsz}")
+    return round(imgsz * 112 / 96)
 
 
 def _read_labels_csv(root: Path) -> list[dict[str, str]]:
@@ -455,7 +472,7 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
                     "merged_near_duplicates": merged, "box_offsets": list(cfg.box_offsets),
                     "train_review": None if cfg.train_review is None else cfg.train_review.name,
                     "train_review_use": None if cfg.train_review is None else cfg.review_use,
-                    "train_review_counts": review_counts, "splits": {}}
+                    "train_review_counts": review_counts, "classifier_crop": cfg.classifier_crop, "splits": {}}
 
     cache: dict[Path, np.ndarray] = {}
 
@@ -511,7 +528,7 @@ def build_smile_neutral_dataset(shared: Path, out: Path, config: RecipeConfig | 
             if split == "test":
                 report["splits"]["test_crops"] = target.summary()
         for split in SPLITS:
-            write_classifier_crops(person_photos[split], tmp / "classify" / split)
+            write_classifier_crops(person_photos[split], tmp / "classify" / split, size=cfg.classifier_crop)
         yaml_text = yaml.safe_dump({"path": str(out.resolve()), "train": "train/images", "val": "val/images",
                                     "test": "test/images", "names": dict(enumerate(NAMES))}, sort_keys=False)
         (tmp / "data.yaml").write_text(yaml_text)
@@ -1429,7 +1446,8 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
                         budget_hours: float | None = None, reviewed_scenes: bool = False,
                         person_disjoint_scenes: bool = False, evaluate: bool = True,
                         seed: int | None = None, extra_train: tuple[Path, ...] = (),
-                        reviewed_photos: str | None = None) -> dict:
+                        reviewed_photos: str | None = None, classifier_imgsz: int | None = None,
+                        classifier_epochs: int | None = None) -> dict:
     """Rebuild the shipped detector end to end: data recipe, crop classifier, detector, evaluation.
 
     1. :func:`build_smile_neutral_dataset` into ``dataset`` (skipped when it already exists);
@@ -1464,7 +1482,9 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     (:data:`TRAIN_PHOTO_REVIEW_CSV`, ``RecipeConfig.train_review``), used as ``RecipeConfig.review_use``
     says: ``"drop"``: their unusable photos leave its close-ups, composites and classifier data;
     ``"closeups-first"``: the training close-ups are drawn first from them. A ``dataset`` already
-    built another way is an error, not reused. ``evaluate=False`` skips step 5 (for a candidate judged on
+    built another way is an error, not reused. ``classifier_imgsz`` trains the classifier at that size
+    instead of 96 px, on crops of :func:`classifier_crop_side` (a ``dataset`` with other crops is an error
+    too); ``classifier_epochs`` replaces its 24 epochs. ``evaluate=False`` skips step 5 (for a candidate judged on
     validation before any test set is scored). The
     summary's ``seconds`` gives each stage's training wall time and their ``total`` (what this
     call ran: a stage finished by an earlier call counts 0, a resumed one only its rest).
@@ -1478,6 +1498,10 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
     # ``threads`` and ``seed`` replace the recipe's in every stage.
     given = {k: v for k, v in (("threads", threads), ("seed", seed)) if v is not None}
     cls_args = {**CLASSIFIER_ARGS, **given}
+    if classifier_imgsz is not None:
+        cls_args["imgsz"] = classifier_imgsz
+    if classifier_epochs is not None:
+        cls_args["epochs"] = classifier_epochs
     det_args = {**DETECTOR_ARGS, **given}
     fin_args = {**FINETUNE_ARGS, **given}
     # Bad options fail here, before the dataset build and the classifier's ten minutes.
@@ -1486,12 +1510,12 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
             det_args["model"], cls_args["model"] = yolo11_yamls(width, runs / "cfg")
         if budget_hours is not None:
             split_budget(budget_hours * 3600, 0.0)
+        config = replace(photo_review_config(reviewed_photos), classifier_crop=classifier_crop_side(cls_args["imgsz"]))
     except ValueError as exc:
         raise ModelError(runs, str(exc)) from None
     for folder in extra_train:
         if not folder.is_dir():
             raise DatasetError(folder, "expected an image folder to add to the detector's training data")
-    config = photo_review_config(reviewed_photos)
     if not (dataset / "data.yaml").is_file():
         build_smile_neutral_dataset(shared, dataset, config)
     else:
@@ -1503,6 +1527,12 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
             raise DatasetError(dataset / "recipe_report.json",
                                f"built with training-photo review {built[1] or 'none'}, this run needs "
                                f"{wanted[1] or 'none'}; give another --dataset folder")
+        # Reports from before session 33 have no classifier_crop: their builds wrote 112 px.
+        if report.get("classifier_crop", 112) != config.classifier_crop:
+            raise DatasetError(dataset / "recipe_report.json",
+                               f"classifier crops of {report.get('classifier_crop', 112)} px, this run needs "
+                               f"{config.classifier_crop} px (classifier imgsz {cls_args['imgsz']}); "
+                               "give another --dataset folder")
     classifier = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",
                                   resume=_has_checkpoint(runs, "classifier"), **cls_args)
     cls_best = classifier.best

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from detector.commands import fraction, positive_float
+from detector.commands import _number_type, fraction, positive_float, positive_int
 from detector.paths import DATASETS_DIR, DEFAULT_WEIGHTS, RUNS_DIR, shared_dir
 
 HELP = "rebuild the shipped smile/neutral detector end to end (data recipe, classifier, detector, eval)"
 # Options that change what is trained: any of them makes the run a candidate (default_out). Every other
 # option must be in RUN_OPTIONS; tests/test_commands.py checks that the parser has no third kind.
 RECIPE_OPTIONS = ("epochs", "seed", "width", "budget_hours", "reviewed_scenes", "person_disjoint_scenes",
-                  "reviewed_photos", "extra_train")
+                  "reviewed_photos", "extra_train", "classifier_imgsz", "classifier_epochs")
 # --threads changes the epoch count of a time-capped stage, but a user reproducing the recipe on another
 # machine may need it, so it does not make a candidate.
+# Ultralytics rounds a classifier size to its stride (32); 32 px is the least the crops allow.
+classifier_imgsz = _number_type(int, lambda v: v >= 32 and v % 32 == 0, "a multiple of 32", "a whole number")
 RUN_OPTIONS = ("shared", "dataset", "runs", "out", "threads", "no_eval", "data_only", "eval_only", "imgsz")
 
 
@@ -37,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=fraction, default=None,
                         help="YOLO11 width for the classifier and the detector (default: yolo11n's 0.25; "
                              "session 26 tried 0.3125; session 27 started 0.1875 and stopped it)")
+    parser.add_argument("--classifier-imgsz", type=classifier_imgsz, default=None,
+                        help="train the crop classifier at this size (default: the recipe's 96; its crops are "
+                             "7/6 of it, so use its own --dataset; session 33 tried 160)")
+    parser.add_argument("--classifier-epochs", type=positive_int, default=None,
+                        help="epochs of the crop classifier (default: the recipe's 24)")
     parser.add_argument("--budget-hours", type=positive_float, default=None,
                         help="fit the two detector stages into this total training time, classifier included "
                              "(caps computed from the classifier's measured time; default: the recipe's fixed caps)")
@@ -86,12 +94,20 @@ def default_out(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from detector.recipes import build_smile_neutral_dataset, photo_review_config, train_shipped_model
+    from detector.recipes import (
+        build_smile_neutral_dataset,
+        classifier_crop_side,
+        photo_review_config,
+        train_shipped_model,
+    )
 
     shared = args.shared or shared_dir()
     args.out = default_out(args)
     if args.data_only:
-        report = build_smile_neutral_dataset(shared, args.dataset, photo_review_config(args.reviewed_photos))
+        config = photo_review_config(args.reviewed_photos)
+        if args.classifier_imgsz is not None:
+            config = replace(config, classifier_crop=classifier_crop_side(args.classifier_imgsz))
+        report = build_smile_neutral_dataset(shared, args.dataset, config)
         print(json.dumps(report["splits"], indent=2))
         print(f"dataset written to {args.dataset}")
         return 0
@@ -108,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
                                   reviewed_scenes=args.reviewed_scenes,
                                   person_disjoint_scenes=args.person_disjoint_scenes, seed=args.seed,
                                   extra_train=tuple(args.extra_train), evaluate=not args.no_eval,
-                                  reviewed_photos=args.reviewed_photos)
+                                  reviewed_photos=args.reviewed_photos, classifier_imgsz=args.classifier_imgsz,
+                                  classifier_epochs=args.classifier_epochs)
     print(json.dumps({k: v for k, v in summary.items() if k != "reports"}, indent=2))
     print(f"training took {summary['seconds']['total'] / 60:.0f} min in this call "
           f"(classifier, detector, warm restart; per stage in 'seconds' above)")

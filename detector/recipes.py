@@ -1510,9 +1510,9 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
             det_args["model"], cls_args["model"] = yolo11_yamls(width, runs / "cfg")
         if budget_hours is not None:
             split_budget(budget_hours * 3600, 0.0)
-        config = replace(photo_review_config(reviewed_photos), classifier_crop=classifier_crop_side(cls_args["imgsz"]))
     except ValueError as exc:
         raise ModelError(runs, str(exc)) from None
+    config = replace(photo_review_config(reviewed_photos), classifier_crop=classifier_crop_side(cls_args["imgsz"]))
     for folder in extra_train:
         if not folder.is_dir():
             raise DatasetError(folder, "expected an image folder to add to the detector's training data")

@@ -89,6 +89,22 @@ def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.Monke
     assert seen["extra_train"] == () and seen["evaluate"] is True and seen["reviewed_photos"] is None
     assert main(["ship", "--shared", str(tmp_path), "--reviewed-photos", "closeups-first", "--no-eval"]) == 0
     assert seen["reviewed_photos"] == "closeups-first"
+    assert seen["classifier_imgsz"] is None and seen["classifier_epochs"] is None
+    assert main(["ship", "--shared", str(tmp_path), "--classifier-imgsz", "160", "--classifier-epochs", "14"]) == 0
+    assert (seen["classifier_imgsz"], seen["classifier_epochs"]) == (160, 14)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--classifier-imgsz", "100"], "expected a multiple of 32, got '100'"),
+    (["--classifier-imgsz", "0"], "expected a multiple of 32, got '0'"),
+    (["--classifier-imgsz", "big"], "expected a whole number, got 'big'"),
+    (["--classifier-epochs", "0"], "expected at least 1, got '0'"),
+])
+def test_ship_refuses_bad_classifier_options(argv: list[str], message: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ship", *argv, "--data-only"])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -100,6 +116,7 @@ def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.Monke
     (["--reviewed-photos"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
     (["--reviewed-photos", "closeups-first"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
     (["--extra-train", "a/images"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
+    (["--classifier-imgsz", "160"], Path("runs/x/out/smile-neutral-yolo11n.pt")),
     (["--seed", "1", "--out", "w/best.pt"], Path("w/best.pt")),
 ])
 def test_ship_default_out_keeps_candidates_out_of_weights(argv: list[str], expected: Path) -> None:

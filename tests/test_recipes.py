@@ -1265,6 +1265,49 @@ def test_train_shipped_model_refuses_a_dataset_built_the_other_way(tmp_path: Pat
         ship("keep")
 
 
+def test_train_shipped_model_classifier_size_needs_crops_of_that_size(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+
+    dataset, calls, kwargs = _fake_recipe(tmp_path, monkeypatch)      # a pre-session-33 build: 112 px crops
+
+    def ship(**kw: object) -> None:
+        recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                    evaluate=False, **kw)
+
+    with pytest.raises(DatasetError, match="classifier crops of 112 px, this run needs 187 px") as err:
+        ship(classifier_imgsz=160)
+    assert "recipe_report.json" in str(err.value) and calls == []
+    ship(classifier_epochs=10)                     # the recipe's 96 px on the 112 px crops; only epochs change
+    assert (kwargs["classifier"]["imgsz"], kwargs["classifier"]["epochs"]) == (96, 10)
+    report = json.loads((dataset / "recipe_report.json").read_text())
+    (dataset / "recipe_report.json").write_text(json.dumps({**report, "classifier_crop": 187}))
+    with pytest.raises(DatasetError, match="classifier crops of 187 px, this run needs 112 px"):
+        ship()
+    ship(classifier_imgsz=160)
+    assert (kwargs["classifier"]["imgsz"], kwargs["classifier"]["epochs"]) == (160, recipes.CLASSIFIER_ARGS["epochs"])
+    assert recipes.CLASSIFIER_ARGS["imgsz"] == 96                   # the recipe's own arguments are not changed
+    with pytest.raises(ValueError, match="at least 32"):       # a caller's mistake; the CLI's parser refuses it
+        ship(classifier_imgsz=16)
+
+
+@pytest.mark.parametrize(("imgsz", "side"), [(96, 112), (128, 149), (160, 187), (192, 224), (32, 37)])
+def test_classifier_crop_side_keeps_the_recipe_ratio(imgsz: int, side: int) -> None:
+    from detector.recipes import RecipeConfig, classifier_crop_side
+
+    assert classifier_crop_side(imgsz) == side
+    assert RecipeConfig(classifier_crop=side).classifier_crop == side
+
+
+def test_classifier_crop_below_32_px_is_refused() -> None:
+    from detector.recipes import RecipeConfig, classifier_crop_side
+
+    with pytest.raises(ValueError, match="at least 32 px, got 31"):
+        RecipeConfig(classifier_crop=31)
+    with pytest.raises(ValueError, match="at least 32 px, got 8"):
+        classifier_crop_side(8)
+
+
 @pytest.mark.parametrize(("order", "limit", "first", "expected"), [
     ([0, 1, 2, 3], 2, set(), ["a", "b"]),                         # no review: the seeded order (the shipped recipe)
     ([3, 2, 1, 0], 2, {"b.jpg", "c.jpg"}, ["c", "b"]),            # reviewed ones first, in the seeded order

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from detector.cli import main
-from detector.commands import fraction, non_negative_float, non_negative_int, positive_float, positive_int
+from detector.commands import (
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    stride_size,
+)
 from detector.paths import DEFAULT_WEIGHTS
 
 
@@ -25,6 +32,7 @@ def test_fraction_refuses_the_rest(text: str) -> None:
 
 @pytest.mark.parametrize(("parse", "good", "bad"), [
     (positive_int, [("1", 1), ("640", 640)], ["0", "-2", "1.5", "x"]),
+    (stride_size, [("32", 32), ("160", 160)], ["0", "16", "100", "-32", "96.0", "x"]),
     (non_negative_int, [("0", 0), ("5", 5)], ["-1", "2.0", ""]),
     (positive_float, [("0.5", 0.5), ("15", 15.0)], ["0", "-1", "nan", "fast"]),
     (non_negative_float, [("0", 0.0), ("2.5", 2.5)], ["-0.1", "nan", "?"]),

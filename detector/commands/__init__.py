@@ -30,6 +30,8 @@ _positive_int = _number_type(int, lambda v: v >= 1, "at least 1", "a whole numbe
 _non_negative_int = _number_type(int, lambda v: v >= 0, "0 or more", "a whole number")
 _positive_float = _number_type(float, lambda v: v > 0, "a number above 0", "a number")
 _non_negative_float = _number_type(float, lambda v: v >= 0, "0 or more", "a number")
+# Ultralytics rounds an input size to its stride (32); 32 px is the least a face crop allows.
+_stride_size = _number_type(int, lambda v: v >= 32 and v % 32 == 0, "a multiple of 32", "a whole number")
 
 
 def fraction(text: str) -> float:
@@ -53,6 +55,16 @@ def positive_int(text: str) -> int:
         16
     """
     return int(_positive_int(text))
+
+
+def stride_size(text: str) -> int:
+    """Argparse type for a model input size Ultralytics would not round: a multiple of 32, at least 32.
+
+    Example:
+        >>> stride_size("160")
+        160
+    """
+    return int(_stride_size(text))
 
 
 def non_negative_int(text: str) -> int:

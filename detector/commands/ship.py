@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from detector.commands import _number_type, fraction, positive_float, positive_int
+from detector.commands import fraction, positive_float, positive_int, stride_size
 from detector.paths import DATASETS_DIR, DEFAULT_WEIGHTS, RUNS_DIR, shared_dir
 
 HELP = "rebuild the shipped smile/neutral detector end to end (data recipe, classifier, detector, eval)"
@@ -17,8 +17,6 @@ RECIPE_OPTIONS = ("epochs", "seed", "width", "budget_hours", "reviewed_scenes", 
                   "reviewed_photos", "extra_train", "classifier_imgsz", "classifier_epochs")
 # --threads changes the epoch count of a time-capped stage, but a user reproducing the recipe on another
 # machine may need it, so it does not make a candidate.
-# Ultralytics rounds a classifier size to its stride (32); 32 px is the least the crops allow.
-classifier_imgsz = _number_type(int, lambda v: v >= 32 and v % 32 == 0, "a multiple of 32", "a whole number")
 RUN_OPTIONS = ("shared", "dataset", "runs", "out", "threads", "no_eval", "data_only", "eval_only", "imgsz")
 
 
@@ -40,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=fraction, default=None,
                         help="YOLO11 width for the classifier and the detector (default: yolo11n's 0.25; "
                              "session 26 tried 0.3125; session 27 started 0.1875 and stopped it)")
-    parser.add_argument("--classifier-imgsz", type=classifier_imgsz, default=None,
+    parser.add_argument("--classifier-imgsz", type=stride_size, default=None,
                         help="train the crop classifier at this size (default: the recipe's 96; its crops are "
                              "7/6 of it, so use its own --dataset; session 33 tried 160)")
     parser.add_argument("--classifier-epochs", type=positive_int, default=None,

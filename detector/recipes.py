@@ -31,7 +31,7 @@ import json
 import random
 import re
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -112,7 +112,7 @@ def classifier_crop_side(imgsz: int) -> int:
     """
     if imgsz < 32:
         raise ValueError(f"classifier imgsz must be at least 32 px, got {imgsz}")
-    return round(imgsz * 112 / 96)
+    return round(imgsz * RecipeConfig.classifier_crop / CLASSIFIER_ARGS["imgsz"])
 
 
 def _read_labels_csv(root: Path) -> list[dict[str, str]]:
@@ -1429,18 +1429,21 @@ def _has_checkpoint(runs: Path, name: str) -> bool:
     return (runs / name / "weights" / "last.pt").is_file()
 
 
-def photo_review_config(reviewed_photos: str | None) -> RecipeConfig:
-    """The data config of ``exprdet ship --reviewed-photos [drop|closeups-first]``; None: the dataset's labels.
+def photo_review_config(reviewed_photos: str | None, classifier_imgsz: int | None = None) -> RecipeConfig:
+    """The data config of ``exprdet ship --reviewed-photos [drop|closeups-first] --classifier-imgsz N``.
+
+    ``reviewed_photos`` None: the dataset's labels; ``classifier_imgsz`` None: the recipe's 112 px crops.
 
     Example:
         >>> photo_review_config("closeups-first").review_use
         'closeups-first'
-        >>> photo_review_config(None).train_review is None
-        True
+        >>> photo_review_config(None).train_review is None, photo_review_config(None, 160).classifier_crop
+        (True, 187)
     """
+    crop = RecipeConfig.classifier_crop if classifier_imgsz is None else classifier_crop_side(classifier_imgsz)
     if reviewed_photos is None:
-        return RecipeConfig()
-    return RecipeConfig(train_review=TRAIN_PHOTO_REVIEW_CSV, review_use=reviewed_photos)
+        return RecipeConfig(classifier_crop=crop)
+    return RecipeConfig(train_review=TRAIN_PHOTO_REVIEW_CSV, review_use=reviewed_photos, classifier_crop=crop)
 
 
 def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs: Path,
@@ -1514,7 +1517,7 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
             split_budget(budget_hours * 3600, 0.0)
     except ValueError as exc:
         raise ModelError(runs, str(exc)) from None
-    config = replace(photo_review_config(reviewed_photos), classifier_crop=classifier_crop_side(cls_args["imgsz"]))
+    config = photo_review_config(reviewed_photos, cls_args["imgsz"])
     for folder in extra_train:
         if not folder.is_dir():
             raise DatasetError(folder, "expected an image folder to add to the detector's training data")
@@ -1529,10 +1532,11 @@ def train_shipped_model(shared: Path, out_weights: Path, *, dataset: Path, runs:
             raise DatasetError(dataset / "recipe_report.json",
                                f"built with training-photo review {built[1] or 'none'}, this run needs "
                                f"{wanted[1] or 'none'}; give another --dataset folder")
-        # Reports from before session 33 have no classifier_crop: their builds wrote 112 px.
-        if report.get("classifier_crop", 112) != config.classifier_crop:
+        # Reports from before session 33 have no classifier_crop: their builds wrote the default's 112 px.
+        built_crop = report.get("classifier_crop", RecipeConfig.classifier_crop)
+        if built_crop != config.classifier_crop:
             raise DatasetError(dataset / "recipe_report.json",
-                               f"classifier crops of {report.get('classifier_crop', 112)} px, this run needs "
+                               f"classifier crops of {built_crop} px, this run needs "
                                f"{config.classifier_crop} px (classifier imgsz {cls_args['imgsz']}); "
                                "give another --dataset folder")
     classifier = train_classifier(dataset / "classify", cls_args.pop("model"), project=runs, name="classifier",

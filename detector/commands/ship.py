@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 from detector.commands import fraction, positive_float, positive_int, stride_size
@@ -94,7 +93,6 @@ def default_out(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     from detector.recipes import (
         build_smile_neutral_dataset,
-        classifier_crop_side,
         photo_review_config,
         train_shipped_model,
     )
@@ -102,9 +100,7 @@ def run(args: argparse.Namespace) -> int:
     shared = args.shared or shared_dir()
     args.out = default_out(args)
     if args.data_only:
-        config = photo_review_config(args.reviewed_photos)
-        if args.classifier_imgsz is not None:
-            config = replace(config, classifier_crop=classifier_crop_side(args.classifier_imgsz))
+        config = photo_review_config(args.reviewed_photos, args.classifier_imgsz)
         report = build_smile_neutral_dataset(shared, args.dataset, config)
         print(json.dumps(report["splits"], indent=2))
         print(f"dataset written to {args.dataset}")

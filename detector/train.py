@@ -137,6 +137,50 @@ def offline_ultralytics() -> Iterator[None]:
         yield
 
 
+def cpu_supports_bf16() -> bool:
+    """True when this CPU has native bfloat16 instructions (AVX512-BF16 or AMX) for oneDNN.
+
+    Example:
+        >>> isinstance(cpu_supports_bf16(), bool)
+        True
+    """
+    import torch
+
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@contextlib.contextmanager
+def cpu_bf16_autocast() -> Iterator[None]:
+    """Let Ultralytics' ``amp="bf16"`` train on the CPU: forward and loss under bfloat16 autocast.
+
+    Ultralytics 8.4 accepts ``amp="bf16"`` but its ``autocast`` helper refuses bfloat16 on any
+    device but CUDA. Inside this context the trainer's helper returns ``torch.autocast("cpu",
+    dtype=torch.bfloat16)`` for the CPU instead; other devices and dtypes go to the original.
+    No gradient scaler is needed (Ultralytics already disables it for bf16), weights and the
+    optimizer stay float32, and validation runs in float32 (its autocast is fp16-only).
+
+    Example:
+        >>> with cpu_bf16_autocast():
+        ...     import ultralytics.engine.trainer as tr
+        ...     import torch
+        ...     with tr.autocast(torch.bfloat16, device="cpu"):
+        ...         torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype
+        torch.bfloat16
+    """
+    import torch
+    import ultralytics.engine.trainer as trainer_module
+
+    original = trainer_module.autocast
+
+    def autocast(enabled: bool | torch.dtype, device: str = "cuda") -> Any:
+        if device == "cpu" and enabled is torch.bfloat16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return original(enabled, device=device)
+
+    with mock.patch.object(trainer_module, "autocast", autocast):
+        yield
+
+
 # --------------------------------------------------------------------------- data.yaml
 
 
@@ -688,7 +732,8 @@ def _fit(yolo: Any, args: Mapping[str, Any], threads: int | None,
     if args.get("resume"):
         yolo.add_callback("on_train_epoch_start", keep_time_budget)
     try:
-        with offline_ultralytics():
+        with offline_ultralytics(), (cpu_bf16_autocast() if args.get("amp") == "bf16"
+                                     else contextlib.nullcontext()):
             yolo.train(**args)
     except FileNotFoundError as exc:
         # Ultralytics deletes and rewrites <split>/labels.cache while it scans a dataset; a second

@@ -100,6 +100,9 @@ def test_ship_passes_the_recipe_options_to_the_library(monkeypatch: pytest.Monke
     assert seen["classifier_imgsz"] is None and seen["classifier_epochs"] is None
     assert main(["ship", "--shared", str(tmp_path), "--classifier-imgsz", "160", "--classifier-epochs", "14"]) == 0
     assert (seen["classifier_imgsz"], seen["classifier_epochs"]) == (160, 14)
+    assert seen["precision"] is None
+    assert main(["ship", "--shared", str(tmp_path), "--precision", "bf16", "--no-eval"]) == 0
+    assert seen["precision"] == "bf16"
 
 
 @pytest.mark.parametrize(("argv", "message"), [

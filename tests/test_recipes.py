@@ -1291,6 +1291,34 @@ def test_train_shipped_model_classifier_size_needs_crops_of_that_size(tmp_path: 
         ship(classifier_imgsz=16)
 
 
+def test_train_shipped_model_precision_goes_to_both_detector_stages_only(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import detector.recipes as recipes
+    import detector.train as train_module
+
+    dataset, calls, kwargs = _fake_recipe(tmp_path, monkeypatch)
+
+    def ship(**kw: object) -> None:
+        recipes.train_shipped_model(tmp_path / "shared", tmp_path / "out.pt", dataset=dataset, runs=tmp_path / "runs",
+                                    evaluate=False, **kw)
+
+    ship()
+    assert all("amp" not in kwargs[stage].get("overrides", {}) for stage in ("classifier", "detector", "finetune"))
+    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: True)
+    ship(precision="bf16")
+    assert kwargs["detector"]["overrides"]["amp"] == kwargs["finetune"]["overrides"]["amp"] == "bf16"
+    assert "amp" not in kwargs["classifier"].get("overrides", {})         # the classifier stays float32
+    assert kwargs["detector"]["overrides"]["freeze"] == recipes.DETECTOR_ARGS["overrides"]["freeze"]
+    assert "amp" not in recipes.DETECTOR_ARGS["overrides"]                 # the recipe itself is not changed
+    n_calls = len(calls)
+    monkeypatch.setattr(train_module, "cpu_supports_bf16", lambda: False)
+    with pytest.raises(ModelError, match="needs a CPU with native bfloat16"):
+        ship(precision="bf16")
+    with pytest.raises(ModelError, match="precision must be one of"):
+        ship(precision="fp8")
+    assert len(calls) == n_calls                        # refused before the classifier's ten minutes
+
+
 @pytest.mark.parametrize(("imgsz", "side"), [(96, 112), (128, 149), (160, 187), (192, 224), (32, 37)])
 def test_classifier_crop_side_keeps_the_recipe_ratio(imgsz: int, side: int) -> None:
     from detector.recipes import RecipeConfig, classifier_crop_side

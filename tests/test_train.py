@@ -20,6 +20,8 @@ from detector.train import (
     check_classify_folder,
     check_model_source,
     count_matching_layers,
+    cpu_bf16_autocast,
+    cpu_supports_bf16,
     keep_time_budget,
     label_path_for,
     load_data_yaml,
@@ -249,6 +251,24 @@ def test_offline_guard_restores_state() -> None:
     assert (data_utils.check_font, checks.ONLINE) == before
 
 
+def test_cpu_bf16_autocast_patches_only_the_trainer_and_only_cpu_bf16() -> None:
+    import torch
+    import ultralytics.engine.trainer as trainer_module
+    import ultralytics.utils.torch_utils as torch_utils
+
+    before = trainer_module.autocast
+    with pytest.raises(RuntimeError, match="bfloat16"):      # why the patch exists: Ultralytics refuses CPU bf16
+        before(torch.bfloat16, device="cpu")
+    with cpu_bf16_autocast():
+        with trainer_module.autocast(torch.bfloat16, device="cpu"):
+            product = torch.ones(3, 3) @ torch.ones(3, 3)
+        assert product.dtype == torch.bfloat16
+        with trainer_module.autocast(False, device="cpu"):   # float32 training goes through unchanged
+            assert (torch.ones(3, 3) @ torch.ones(3, 3)).dtype == torch.float32
+        assert torch_utils.autocast is before                # nothing else in Ultralytics sees the patch
+    assert trainer_module.autocast is before
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -323,6 +343,28 @@ def test_cli_keep_frozen_refuses_what_would_do_nothing(argv: list[str], message:
 
 
 # --------------------------------------------------------------------------- slow: training
+
+
+@pytest.mark.slow
+def test_bf16_training_runs_under_autocast_and_saves_a_float_model(tmp_path: Path, make_yolo_dataset) -> None:
+    import torch
+    from ultralytics import YOLO
+
+    if not cpu_supports_bf16():
+        pytest.skip("this CPU has no native bfloat16 (AVX512-BF16 or AMX)")
+    dtypes: set[torch.dtype] = set()
+
+    def hook_first_conv(trainer: Any) -> None:
+        # Training batches run under autocast (bf16 out); the final validation runs in float32.
+        trainer.model.model[0].register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+
+    result = train(make_yolo_dataset(), "yolo11n.yaml", epochs=1, batch=8, imgsz=64, threads=1,
+                   project=tmp_path, name="bf16", overrides={"amp": "bf16", "plots": False},
+                   callbacks={"on_train_start": hook_first_conv})
+    assert torch.bfloat16 in dtypes
+    model = YOLO(str(result.best))
+    assert next(model.model.parameters()).dtype in (torch.float16, torch.float32)
+    assert len(model.predict(np.zeros((64, 64, 3), np.uint8), imgsz=64, verbose=False)) == 1
 
 
 @pytest.mark.slow

@@ -149,10 +149,11 @@ def test_ship_options_are_each_recipe_or_run_options() -> None:
     assert not set(ship.RECIPE_OPTIONS) & set(ship.RUN_OPTIONS)
     for dest in ship.RECIPE_OPTIONS:                           # and none defaults to a value that counts as changed
         assert parser.get_default(dest) in (None, False, ()), dest
-    from detector.recipes import REVIEW_USES
+    from detector.recipes import PRECISIONS, REVIEW_USES
 
     # ship.py spells the choices out so that parsing does not import the recipe (cv2, yaml, ...).
     assert next(a for a in parser._actions if a.dest == "reviewed_photos").choices == REVIEW_USES
+    assert next(a for a in parser._actions if a.dest == "precision").choices == PRECISIONS
 
 
 @pytest.mark.parametrize("argv", [["--width", "2"], ["--budget-hours", "0"],

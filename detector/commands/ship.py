@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "7/6 of it, so use its own --dataset; session 33 tried 160)")
     parser.add_argument("--classifier-epochs", type=positive_int, default=None,
                         help="epochs of the crop classifier (default: the recipe's 24)")
+    # detector.recipes.PRECISIONS, spelled out for the same reason as --reviewed-photos' choices below.
     parser.add_argument("--precision", choices=("bf16",), default=None,
                         help="train both detector stages under bfloat16 autocast, ~1.46x the batches per second "
                              "on a CPU with AVX512-BF16 or AMX (default: float32; the classifier stays float32)")

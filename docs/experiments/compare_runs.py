@@ -67,6 +67,10 @@ RULE_B35 = RULE_B34
 # batches per second, so ~1.4x the epochs in the same caps; caps fitted to 2 hours by --budget-hours): b34's
 # thresholds unchanged. One seed; if it passes, a second seed must pass too (mean of the two) before shipping.
 RULE_B36 = RULE_B34
+# Session 35, b37: b36's recipe with seed 1 (`exprdet ship --precision bf16 --budget-hours 2 --seed 1`). Shipping rule:
+# the mean of b36 and b37 against b34's thresholds. Also read (not a shipping rule): whether b37 alone stays above v9
+# on the grid faces, small colour crops and FER2013 train faces, as b36 did.
+RULE_B37 = RULE_B34
 
 
 def _load(tag: str, name: str) -> dict[str, float] | None:
@@ -119,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                  ("session 31 rule for b33", ["b33"], RULE_B33),
                                  ("session 32 rule for b34", ["b34"], RULE_B34),
                                  ("session 33 rule for b35", ["b35"], RULE_B35),
-                                 ("session 34 rule for b36", ["b36"], RULE_B36)]:
+                                 ("session 34 rule for b36", ["b36"], RULE_B36),
+                                 ("session 35 rule for b36 and b37", ["b36", "b37"], RULE_B37)]:
         # v9 and b25 are needed only where a threshold is relative to their mean ("+" entries).
         relative = any(kind == "+" for _, _, kind, _ in rule)
         needed = ["v9", "b25", *arm_runs] if relative else arm_runs

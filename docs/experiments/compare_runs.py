@@ -5,6 +5,7 @@ section "Session 24" and, since session 27, the by-eye real-scene faces (folders
 ``runs/val/<tag>-<set>``):
 
     python docs/experiments/compare_runs.py v9 b25 b21 b22 b23 b24 b26 b28 b29 b30
+    python docs/experiments/compare_runs.py --plot docs/experiments/margins.png v9 b35 b36 b37
 
 Prints the share of faces right per set and run, the per-class share on the photos shrunk to 64 px
 and on the by-eye real scenes, and, when v9, b25, b21 and b22 are all scored, rule 1 (the mean of the
@@ -12,6 +13,7 @@ small-colour-crop arm's two seeds against the mean of the shipped recipe's two r
 22's margins) and rule 2; when b28, b29, b30, b31, b33, b34 or b35 is scored, the rule written for it (sessions 27-33).
 The row
 "photos, review-unusable faces" is the dataset-label validation photos that the by-eye review left out.
+``--plot PATH`` also draws each run's margin to b34's thresholds (the rule of sessions 32-35) as a dot chart.
 """
 
 from __future__ import annotations
@@ -99,9 +101,74 @@ def unreviewed_share(photos: dict[str, float], reviewed: dict[str, float]) -> fl
     return 100 * (photos["right_n"] - reviewed["right_n"]) / (photos["faces"] - reviewed["faces"])
 
 
+def rule_margins(scores: dict[str, dict[str, float] | None], rule: list[tuple[str, str, str, float]]
+                 ) -> list[float | None]:
+    """Points above (+) or below (-) each absolute threshold of ``rule``; ``None`` where the set is not scored.
+
+    Example:
+        >>> rule_margins({"photos": {"right": 92.9}, "fer": None}, [("photos", "right", "=", 93.8),
+        ...                                                         ("fer", "right", "=", 47.35)])
+        [-0.9, None]
+    """
+    return [None if scores.get(s) is None else round(scores[s][k] - value, 2) for s, k, _, value in rule]
+
+
+def plot_margins(val: dict[str, dict[str, dict[str, float] | None]], rule: list[tuple[str, str, str, float]],
+                 out: Path) -> Path:
+    """Dot chart of each run's margin to each threshold of ``rule`` (right of the line: passes), to ``out``.
+
+    Example:
+        >>> # plot_margins({t: {s: _load(t, s) for s in SETS} for t in ["v9", "b36"]}, RULE_B34,
+        >>> #              Path("docs/experiments/margins.png"))
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    limit = 10.0
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rule) + 1.4))
+    markers = "oDs^v<>Ph*X"
+    for i, (tag, scores) in enumerate(val.items()):
+        margins = rule_margins(scores, rule)
+        # Runs sit on small vertical offsets so that equal margins stay visible.
+        points = [(row + (i - (len(val) - 1) / 2) * 0.12, m) for row, m in enumerate(margins) if m is not None]
+        # Margins past +-limit sit on the edge with their value written, so the thresholds stay readable.
+        xs = [max(-limit, min(limit, m)) for _, m in points]
+        ax.scatter(xs, [y for y, _ in points], marker=markers[i % len(markers)], s=36, label=tag, zorder=3)
+        for x, (y, m) in zip(xs, points, strict=True):
+            if x != m:
+                ax.annotate(f"{m:+.1f}", (x, y), xytext=(-4 if x > 0 else 4, 0), textcoords="offset points",
+                            ha="right" if x > 0 else "left", va="center", fontsize=7)
+    ax.axvline(0, color="crimson", lw=1.2)
+    ax.set_xlim(-limit - 0.5, limit + 0.5)
+    ax.set_yticks(range(len(rule)), [f"{s if k == 'right' else f'{s} {k}'} (>= {value:g})" for s, k, _, value in rule])
+    ax.invert_yaxis()
+    ax.set_xlabel("points above the threshold (left of the red line: fails)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, ncol=len(val), frameon=False)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return tmp.replace(out)
+
+
 def main(argv: list[str] | None = None) -> int:
-    tags = (sys.argv[1:] if argv is None else argv) or ["v9", "b25", "b21", "b22", "b23", "b24"]
+    args = sys.argv[1:] if argv is None else list(argv)
+    plot = None
+    if "--plot" in args:
+        at = args.index("--plot")
+        if at + 1 >= len(args):
+            print("error: --plot needs a .png path", file=sys.stderr)
+            return 2
+        plot = Path(args[at + 1])
+        del args[at:at + 2]
+    tags = args or ["v9", "b25", "b21", "b22", "b23", "b24"]
     val = {t: {s: _load(t, s) for s in SETS} for t in tags}
+    if plot is not None:
+        print(f"margins to b34's thresholds: {plot_margins(val, RULE_B34, plot)}")
     print("| set | " + " | ".join(tags) + " |\n|---|" + "---|" * len(tags))
     rows = [(s, "right") for s in SETS] + [(s, k) for s in ("shrunk64", "sceneval", "personval", "grid", "photosrev")
                                             for k in ("neutral", "smile")]

@@ -5,12 +5,12 @@ section "Session 24" and, since session 27, the by-eye real-scene faces (folders
 ``runs/val/<tag>-<set>``):
 
     python docs/experiments/compare_runs.py v9 b25 b21 b22 b23 b24 b26 b28 b29 b30
-    python docs/experiments/compare_runs.py --plot docs/experiments/margins.png v9 b35 b36 b37
+    python docs/experiments/compare_runs.py --plot docs/experiments/margins_b37.png v9 b35 b36 b37
 
 Prints the share of faces right per set and run, the per-class share on the photos shrunk to 64 px
 and on the by-eye real scenes, and, when v9, b25, b21 and b22 are all scored, rule 1 (the mean of the
 small-colour-crop arm's two seeds against the mean of the shipped recipe's two runs, with session
-22's margins) and rule 2; when b28, b29, b30, b31, b33, b34 or b35 is scored, the rule written for it (sessions 27-33).
+22's margins) and rule 2; when b28-b31 or b33-b37 is scored, the rule written for it (sessions 27-35).
 The row
 "photos, review-unusable faces" is the dataset-label validation photos that the by-eye review left out.
 ``--plot PATH`` also draws each run's margin to b34's thresholds (the rule of sessions 32-35) as a dot chart.

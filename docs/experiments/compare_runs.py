@@ -22,6 +22,8 @@ import json
 import sys
 from pathlib import Path
 
+from detector.fileio import atomic_file
+
 SETS = ["photos", "small", "comps", "real", "shrunk64", "fer", "sceneval", "personval", "grid", "photosrev"]
 # (set, quantity, margin): session 22's criteria (runs/b21/PLAN.md), applied to two-run means.
 RULE_1 = [("photos", "right", -0.3), ("small", "right", 6.0), ("comps", "right", -1.5), ("real", "right", -2.0),
@@ -148,11 +150,11 @@ def plot_margins(val: dict[str, dict[str, dict[str, float] | None]], rule: list[
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, ncol=len(val), frameon=False)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=110)
+    # The temporary file keeps the suffix: savefig picks the format from it.
+    with atomic_file(out, suffix=out.suffix) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    return tmp.replace(out)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
